@@ -1,0 +1,83 @@
+import { OAuthRefreshError } from './errors.js'
+import type { ClientConfig } from './options.js'
+
+/** Resolves a usable access token; `stale` names one the API just refused. */
+export type TokenSource = (stale: string | undefined, signal: AbortSignal | undefined) => Promise<string>
+
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308]
+const MAX_REDIRECTS = 20
+
+const isStream = (body: BodyInit) => typeof (body as ReadableStream).getReader === 'function'
+
+/** RFC 6750 §3.1: a challenge naming an error other than `invalid_token` is not cured by a new token. */
+function wantsNewToken(response: Response): boolean {
+  const error = /\berror="?([^",\s]+)/i.exec(response.headers.get('www-authenticate') ?? '')?.[1]
+  return !error || error === 'invalid_token'
+}
+
+function requestUrl(input: RequestInfo | URL): URL {
+  const base = (globalThis as { location?: { href: string } }).location?.href
+  return new URL(input instanceof Request ? input.url : String(input), base)
+}
+
+/**
+ * Creates `fetch` with the access token attached: on a 401 it gets a new token (shared with every
+ * other caller) and replays the request once, when its body can be sent again.
+ */
+export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) {
+  const { headerName, headerParts, allowedOrigins, fetch: send } = config
+  // fetch drops Authorization on a cross-origin redirect, but keeps any other header.
+  const customHeader = headerName.toLowerCase() !== 'authorization'
+
+  /** Follows redirects by hand so a custom token header never reaches another origin. */
+  async function followSameOrigin(input: RequestInfo | URL, init: RequestInit & { headers: Headers }, hops = 0): Promise<Response> {
+    const response = await send(input, { ...init, redirect: 'manual' })
+    if (response.type === 'opaqueredirect') {
+      throw new OAuthRefreshError('REDIRECT_BLOCKED', `A redirect cannot be followed without exposing the "${headerName}" header here; pass redirect: "manual"`)
+    }
+    const location = response.headers.get('location')
+    if (!REDIRECT_STATUSES.includes(response.status) || !location || hops >= MAX_REDIRECTS) return response
+    const request = input instanceof Request ? input : undefined
+    const method = (init.method ?? request?.method ?? 'GET').toUpperCase()
+    const dropsBody = response.status === 303 || (response.status < 303 && method === 'POST')
+    const body = dropsBody ? null : init.body ?? request?.body ?? null
+    // A stream (a Request's body is one) cannot be sent again: the caller gets the redirect.
+    if (body !== null && isStream(body)) return response
+    await response.body?.cancel()
+    const from = requestUrl(input)
+    const next = new URL(location, from)
+    const nextInit = { ...init, method: dropsBody ? 'GET' : method, body }
+    if (next.origin === from.origin) return followSameOrigin(next, nextInit, hops + 1)
+    const headers = new Headers(init.headers)
+    headers.delete(headerName)
+    return send(next, { ...nextInit, headers })
+  }
+
+  function call(input: RequestInfo | URL, init: RequestInit | undefined, accessToken: string): Promise<Response> {
+    const request = input instanceof Request ? input : undefined
+    const headers = new Headers(init?.headers ?? request?.headers)
+    headers.set(headerName, headerParts.join(accessToken))
+    const redirect = init?.redirect ?? request?.redirect ?? 'follow'
+    if (!customHeader || redirect !== 'follow') return send(input, { ...init, headers })
+    return followSameOrigin(input, { ...init, headers })
+  }
+
+  return async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    if (allowedOrigins) {
+      const { origin } = requestUrl(input)
+      if (!allowedOrigins.has(origin)) {
+        throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `The access token is not sent to ${origin}: it is not in "allowedOrigins"`)
+      }
+    }
+    const request = input instanceof Request ? input : undefined
+    const signal = init?.signal ?? request?.signal
+    const replayable = init?.body == null || !isStream(init.body)
+    // A Request's own body is a stream: keep a copy so it can be sent again after a 401.
+    const spare = init?.body == null && request?.body ? request.clone() : undefined
+    const accessToken = await token(undefined, signal)
+    const response = await call(input, init, accessToken)
+    if (response.status !== 401 || !replayable || !wantsNewToken(response)) return response
+    await response.body?.cancel()
+    return call(spare ?? input, init, await token(accessToken, signal))
+  }
+}

@@ -1,0 +1,149 @@
+import * as v from 'valibot'
+import { ConfigError, type StorageError } from './errors.js'
+import type { TokenStorage } from './storage/types.js'
+import { memoryStorage } from './storage/memory.js'
+import type { ClientAuthentication, RetryOptions, TokenEndpointConfig } from './token-request.js'
+
+/** Options of `createRefreshClient`, field by field an "OAuth 2.0 — Refresh Token" connector. */
+export interface RefreshClientOptions {
+  /** The token endpoint: `https:`, or `http:` on a loopback host only. */
+  tokenUrl: string | URL
+  /** The client identifier (RFC 6749 §2.2). */
+  clientId: string
+  /** The client secret; omit it for a public client, which sends only `client_id`. */
+  clientSecret?: string
+  /** The refresh token that starts the grant; not needed when storage already holds one. */
+  refreshToken?: string
+  /** Scope to request, sent space-joined; omitted when not set (RFC 6749 §6). */
+  scope?: string | string[]
+  /** `'auto'` (default): HTTP Basic, then the request body if the server refuses Basic. */
+  clientAuthentication?: ClientAuthentication
+  /** The header that carries the access token. Default `Authorization: Bearer {{access_token}}`. */
+  authorizationHeader?: { name?: string; pattern?: string }
+  /** The grant type sent to the token endpoint. Default `refresh_token`. */
+  grantType?: string
+  /** Additional headers and form fields for every token request. */
+  tokenRequest?: { headers?: Record<string, string>; body?: Record<string, string> }
+  /** Where the grant is kept. Default `memoryStorage()`. */
+  storage?: TokenStorage
+  /** The storage key of this grant. Default `oauth-refresh:{clientId}@{tokenUrl}`. */
+  storageKey?: string
+  /** Refresh this many seconds before expiry, at most half the token's lifetime. Default 30. */
+  expiryLeewaySeconds?: number
+  /** The `fetch` to use for token and API requests. Default the platform's `fetch`. */
+  fetch?: typeof fetch
+  /** Timeout of one token request in milliseconds. Default 10,000. */
+  timeoutMs?: number
+  /** Retries of transient token endpoint faults. Default 3 attempts, 250 ms base, 5 s cap. */
+  retry?: Partial<RetryOptions>
+  /** When set, the access token is sent only to these origins; other URLs are refused. */
+  allowedOrigins?: string[]
+  /**
+   * Called when storing a refreshed grant fails. The client keeps the new grant in memory and
+   * writes it again after the next refresh. Default: a warning on the console.
+   */
+  onStorageError?: (error: StorageError) => void
+}
+
+/** The validated, defaulted configuration the client runs on. */
+export interface ClientConfig {
+  endpoint: TokenEndpointConfig
+  refreshToken: string | undefined
+  headerName: string
+  /** The header value pattern split at `{{access_token}}`: the value is `parts.join(token)`. */
+  headerParts: string[]
+  storage: TokenStorage
+  storageKey: string
+  leewayMs: number
+  fetch: typeof fetch
+  allowedOrigins: Set<string> | undefined
+  onStorageError: ((error: StorageError) => void) | undefined
+}
+
+const text = v.pipe(v.string(), v.nonEmpty())
+const strings = v.record(v.string(), v.string())
+const count = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min))
+const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function', 'a function')
+
+const OptionsSchema = v.object({
+  tokenUrl: v.union([text, v.instance(URL)]),
+  clientId: text,
+  clientSecret: v.optional(v.string()),
+  refreshToken: v.optional(text),
+  scope: v.optional(v.union([v.string(), v.array(v.string())])),
+  clientAuthentication: v.optional(v.picklist(['auto', 'basic', 'body']), 'auto'),
+  authorizationHeader: v.optional(
+    v.object({
+      name: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~\w-]+$/)), 'Authorization'),
+      pattern: v.optional(v.pipe(v.string(), v.includes('{{access_token}}')), 'Bearer {{access_token}}'),
+    }),
+    {},
+  ),
+  grantType: v.optional(text, 'refresh_token'),
+  tokenRequest: v.optional(v.object({ headers: v.optional(strings, {}), body: v.optional(strings, {}) }), {}),
+  storage: v.optional(v.looseObject({ get: fn, set: fn, delete: fn })),
+  storageKey: v.optional(text),
+  expiryLeewaySeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 30),
+  fetch: v.optional(fn),
+  timeoutMs: v.optional(count(1), 10_000),
+  retry: v.optional(
+    v.object({ attempts: v.optional(count(1), 3), baseDelayMs: v.optional(count(0), 250), maxDelayMs: v.optional(count(0), 5_000) }),
+    {},
+  ),
+  allowedOrigins: v.optional(v.array(v.string())),
+  onStorageError: v.optional(fn),
+})
+
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
+
+function parseUrl(value: string, name: string): URL {
+  try {
+    return new URL(value)
+  } catch {
+    throw new ConfigError(`"${name}" is not a valid URL`)
+  }
+}
+
+/**
+ * Validates `createRefreshClient` options and fills in defaults. Throws a `ConfigError` naming
+ * the bad option; messages never repeat an option's value.
+ */
+export function parseOptions(options: RefreshClientOptions): ClientConfig {
+  const result = v.safeParse(OptionsSchema, options)
+  if (!result.success) {
+    const issue = result.issues[0]
+    throw new ConfigError(`Option "${v.getDotPath(issue) ?? 'options'}" is invalid: expected ${issue.expected ?? 'an object'}`)
+  }
+  const o = result.output
+  const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
+  if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
+    throw new ConfigError('Option "tokenUrl" must use https: (http: is allowed for localhost, 127.0.0.1 and [::1] only)')
+  }
+  if (tokenUrl.hash) throw new ConfigError('Option "tokenUrl" must not have a fragment (RFC 6749 §3.2)')
+  const scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope
+  const platformFetch = (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init))
+  return {
+    endpoint: {
+      tokenUrl: tokenUrl.href,
+      clientId: o.clientId,
+      clientSecret: o.clientSecret,
+      clientAuthentication: o.clientAuthentication,
+      grantType: o.grantType,
+      scope: scope || undefined,
+      headers: o.tokenRequest.headers,
+      body: o.tokenRequest.body,
+      fetch: platformFetch,
+      timeoutMs: o.timeoutMs,
+      retry: o.retry,
+    },
+    refreshToken: o.refreshToken,
+    headerName: o.authorizationHeader.name,
+    headerParts: o.authorizationHeader.pattern.split('{{access_token}}'),
+    storage: (o.storage as TokenStorage | undefined) ?? memoryStorage(),
+    storageKey: o.storageKey ?? `oauth-refresh:${o.clientId}@${tokenUrl.href}`,
+    leewayMs: o.expiryLeewaySeconds * 1000,
+    fetch: platformFetch,
+    allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map((origin) => parseUrl(origin, 'allowedOrigins').origin)),
+    onStorageError: o.onStorageError as ClientConfig['onStorageError'],
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The token set the client persists for one grant. Plain JSON-safe data: every adapter may
+ * serialize it as it likes and must give back an equal object.
+ */
+export interface StoredTokenSet {
+  /** The current access token; absent until the first refresh of a new grant. */
+  accessToken?: string
+  /** The current (possibly rotated) refresh token. */
+  refreshToken: string
+  /** Epoch milliseconds at which the access token expires; absent when the server sent no `expires_in`. */
+  expiresAt?: number
+  /** Epoch milliseconds at which the access token was obtained. */
+  obtainedAt?: number
+  /** The scope granted, as the token endpoint returned it (RFC 6749 §5.1). */
+  scope?: string
+  /**
+   * A fingerprint (not the value) of the configured refresh token that started this grant, so a
+   * restarted client can tell its own rotated grant from a different one.
+   */
+  grantId: string
+}
+
+/**
+ * Where the client keeps its grant. The SDK's one extension point: any object with these three
+ * async methods works. Values are plain JSON-safe objects.
+ *
+ * @example
+ * const storage: TokenStorage = {
+ *   get: async (key) => JSON.parse(localStorage.getItem(key) ?? 'null') ?? undefined,
+ *   set: async (key, value) => localStorage.setItem(key, JSON.stringify(value)),
+ *   delete: async (key) => localStorage.removeItem(key),
+ * }
+ */
+export interface TokenStorage {
+  /** Resolves the value stored under `key`, or `undefined` when there is none. */
+  get(key: string): Promise<StoredTokenSet | undefined>
+  /** Stores `value` under `key`, replacing what was there. */
+  set(key: string, value: StoredTokenSet): Promise<void>
+  /** Removes `key`; resolves even when it was not there. */
+  delete(key: string): Promise<void>
+}

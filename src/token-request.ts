@@ -1,0 +1,164 @@
+import { base64Utf8 } from './base64.js'
+import { OAuthError, OAuthRefreshError, TokenRequestError } from './errors.js'
+import { parseErrorResponse, parseTokenResponse, readLimitedText, type TokenAnswer, type TokenResponse } from './token-response.js'
+
+/** How the client authenticates to the token endpoint (RFC 6749 §2.3.1). */
+export type ClientAuthentication = 'auto' | 'basic' | 'body'
+
+/** Bounded retries of transient token endpoint failures. */
+export interface RetryOptions {
+  /** Token requests at most, the first included. */
+  attempts: number
+  /** The backoff before the second attempt; it doubles after each, with full jitter. */
+  baseDelayMs: number
+  /** The longest wait between attempts; a longer `Retry-After` ends the retries. */
+  maxDelayMs: number
+}
+
+/** Everything needed to send refresh requests to one token endpoint. */
+export interface TokenEndpointConfig {
+  tokenUrl: string
+  clientId: string
+  clientSecret: string | undefined
+  clientAuthentication: ClientAuthentication
+  grantType: string
+  scope: string | undefined
+  headers: Record<string, string>
+  body: Record<string, string>
+  fetch: typeof fetch
+  timeoutMs: number
+  retry: RetryOptions
+}
+
+/** Sends refresh requests; remembers which client authentication method the server accepted. */
+export interface TokenEndpoint {
+  refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse>
+}
+
+type Method = 'basic' | 'body' | 'none'
+
+interface Failure {
+  error: OAuthRefreshError
+  /** The server may have processed the request (and rotated the refresh token). */
+  inDoubt: boolean
+  retryAfterMs?: number | undefined
+}
+
+// The server says it did not act on these, so repeating the request is safe.
+const NOT_PROCESSED = [408, 429, 503]
+// Connection errors raised before a byte was sent (Node's undici puts the code on `cause`).
+const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']
+
+/** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic. */
+const formEncode = (value: string) => new URLSearchParams([['', value]]).toString().slice(1)
+
+const isStatus = (error: unknown, status: number) => error instanceof OAuthRefreshError && error.status === status
+
+const isOAuthError = (error: unknown, code: string) => error instanceof OAuthError && error.error === code
+
+/** Milliseconds from a `Retry-After` header, in seconds or as an HTTP date. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined
+  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now
+  return Number.isNaN(ms) ? undefined : Math.max(0, ms)
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const inDoubt = (cause: OAuthRefreshError) =>
+  new TokenRequestError(
+    'REFRESH_IN_DOUBT',
+    'The refresh may have reached the server but its answer was lost; the stored grant is kept and the next call tries again',
+    { cause, ...(cause.status !== undefined && { status: cause.status }) },
+  )
+
+function networkFailure(error: unknown): Failure {
+  if (error instanceof TokenRequestError && error.code === 'TIMEOUT') return { error, inDoubt: true }
+  if (error instanceof OAuthRefreshError) throw error
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code
+  return {
+    error: new TokenRequestError('NETWORK_ERROR', 'Token request failed before an answer arrived', { cause: error }),
+    inDoubt: !NOT_SENT.includes(code as string),
+  }
+}
+
+/**
+ * Creates the sender of refresh requests (RFC 6749 §6) for one token endpoint: client
+ * authentication with exactly one method per request, a timeout per request, and bounded
+ * retries of transient faults that never repeat a possibly processed request more than once.
+ */
+export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
+  let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
+
+  async function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
+    const body = new URLSearchParams(config.body)
+    body.set('grant_type', config.grantType)
+    body.set('refresh_token', refreshToken)
+    if (config.scope) body.set('scope', config.scope)
+    const headers = new Headers(config.headers)
+    headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8')
+    headers.set('accept', 'application/json')
+    if (method === 'basic') {
+      headers.set('authorization', `Basic ${base64Utf8(`${formEncode(config.clientId)}:${formEncode(config.clientSecret!)}`)}`)
+    } else {
+      body.set('client_id', config.clientId)
+      if (method === 'body') body.set('client_secret', config.clientSecret!)
+    }
+    const controller = new AbortController()
+    const timer = setTimeout(
+      () => controller.abort(new TokenRequestError('TIMEOUT', `Token request timed out after ${config.timeoutMs} ms`)),
+      config.timeoutMs,
+    )
+    try {
+      const response = await config.fetch(config.tokenUrl, { method: 'POST', headers, body, redirect: 'manual', signal: controller.signal })
+      if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+        await response.body?.cancel()
+        throw new TokenRequestError('UNEXPECTED_REDIRECT', 'Token endpoint answered with a redirect, which is never followed', { status: response.status })
+      }
+      return { status: response.status, headers: response.headers, text: await readLimitedText(response) }
+    } catch (error) {
+      throw controller.signal.aborted ? controller.signal.reason : error
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async function refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse> {
+    let method = remembered
+    let doubted = false
+    for (let attempt = 1; ; attempt++) {
+      let failure: Failure
+      let answer: TokenAnswer | undefined
+      try {
+        answer = await send(refreshToken, method)
+      } catch (error) {
+        failure = networkFailure(error)
+      }
+      if (answer) {
+        if (answer.status >= 200 && answer.status < 300) {
+          const tokens = parseTokenResponse(answer)
+          remembered = method
+          return tokens
+        }
+        const error = parseErrorResponse(answer, secrets)
+        if (answer.status !== 408 && answer.status !== 429 && answer.status < 500) {
+          if (method === 'basic' && config.clientAuthentication === 'auto' && (isStatus(error, 401) || isOAuthError(error, 'invalid_client'))) {
+            method = 'body'
+            attempt--
+            continue
+          }
+          throw doubted && isOAuthError(error, 'invalid_grant') ? inDoubt(error) : error
+        }
+        failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
+      }
+      failure = failure!
+      if (failure.inDoubt && doubted) throw inDoubt(failure.error)
+      doubted ||= failure.inDoubt
+      const delay = failure.retryAfterMs ?? Math.random() * Math.min(config.retry.maxDelayMs, config.retry.baseDelayMs * 2 ** (attempt - 1))
+      if (attempt >= config.retry.attempts || delay > config.retry.maxDelayMs) throw doubted ? inDoubt(failure.error) : failure.error
+      await sleep(delay)
+    }
+  }
+
+  return { refresh }
+}
