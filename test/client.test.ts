@@ -1,0 +1,307 @@
+import { inspect } from 'node:util'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { startLocalServer } from '../examples/local-server/server.mjs'
+import { createRefreshClient, memoryStorage, OAuthError, type RefreshClientOptions, type StoredTokenSet, type TokenStorage } from '../src/index.js'
+
+type Server = Awaited<ReturnType<typeof startLocalServer>>
+const servers: Server[] = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()))
+  vi.useRealTimers()
+})
+
+async function setup(serverOptions: Parameters<typeof startLocalServer>[0] = {}, options: Partial<RefreshClientOptions> = {}) {
+  const server = await startLocalServer(serverOptions)
+  servers.push(server)
+  const storage = options.storage ?? memoryStorage()
+  const client = createRefreshClient({
+    tokenUrl: server.tokenUrl,
+    clientId: 'demo-client',
+    clientSecret: 'demo-secret',
+    refreshToken: 'demo-refresh-token',
+    storage,
+    storageKey: 'grant',
+    retry: { baseDelayMs: 1, maxDelayMs: 20 },
+    ...options,
+  })
+  return { server, client, storage }
+}
+
+describe('getAccessToken', () => {
+  it('refreshes once, then serves the cached token', async () => {
+    const { server, client } = await setup()
+    const token = await client.getAccessToken()
+    expect(server.issuedTokens).toContain(token)
+    expect(await client.getAccessToken()).toBe(token)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
+  it('sends an RFC 6749 §6 form with the configured grant type, scope, extra headers and data', async () => {
+    const { server, client } = await setup(
+      { grantType: 'urn:example:refresh' },
+      { grantType: 'urn:example:refresh', scope: ['read', 'write'], tokenRequest: { headers: { 'x-tenant': 't1' }, body: { audience: 'api' } } },
+    )
+    await client.getAccessToken()
+    const [request] = server.tokenRequests
+    expect(request!.form).toEqual({ grant_type: 'urn:example:refresh', refresh_token: 'demo-refresh-token', scope: 'read write', audience: 'api' })
+    expect(request!.headers).toMatchObject({ 'x-tenant': 't1', accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' })
+  })
+
+  it('omits scope when none is configured', async () => {
+    const { server, client } = await setup()
+    await client.getAccessToken()
+    expect(server.tokenRequests[0]!.form).not.toHaveProperty('scope')
+  })
+
+  it('shares one token request among 100 concurrent callers, forced ones included', async () => {
+    const { server, client } = await setup({ latencyMs: 30 })
+    const tokens = await Promise.all(Array.from({ length: 100 }, (_, i) => client.getAccessToken({ forceRefresh: i % 2 === 0 })))
+    expect(new Set(tokens).size).toBe(1)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
+  it('forceRefresh gets a new token even when the current one is valid', async () => {
+    const { server, client } = await setup()
+    const first = await client.getAccessToken()
+    expect(await client.getAccessToken({ forceRefresh: true })).not.toBe(first)
+    expect(server.tokenRequests).toHaveLength(2)
+  })
+
+  it('rejects every waiter of a failed refresh with the same error, then starts afresh', async () => {
+    const { server, client } = await setup({ latencyMs: 20 })
+    server.fault({ error: 'invalid_scope' })
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => client.getAccessToken()))
+    const reasons = new Set(results.map((result) => (result as PromiseRejectedResult).reason))
+    expect(reasons.size).toBe(1)
+    expect([...reasons][0]).toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_scope' })
+    expect(server.tokenRequests).toHaveLength(1)
+    expect(server.issuedTokens).toContain(await client.getAccessToken())
+    expect(server.tokenRequests).toHaveLength(2)
+  })
+
+  it('lets a caller abort its wait without cancelling the shared refresh', async () => {
+    const { server, client } = await setup({ latencyMs: 100 })
+    const controller = new AbortController()
+    const aborted = client.getAccessToken({ signal: controller.signal })
+    const other = client.getAccessToken()
+    controller.abort(new Error('caller gave up'))
+    await expect(aborted).rejects.toThrow('caller gave up')
+    expect(server.issuedTokens).toContain(await other)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+})
+
+describe('rotation', () => {
+  it('writes a rotated refresh token to storage before any caller gets the access token', async () => {
+    const base = memoryStorage()
+    const writes: StoredTokenSet[] = []
+    const storage: TokenStorage = { ...base, set: async (key, value) => (writes.push(value), base.set(key, value)) }
+    const { server, client } = await setup({}, { storage })
+    const token = await client.getAccessToken()
+    expect(writes).toHaveLength(1)
+    expect(writes[0]).toMatchObject({ accessToken: token, refreshToken: server.validRefreshToken })
+    expect(server.validRefreshToken).not.toBe('demo-refresh-token')
+    await client.getAccessToken({ forceRefresh: true })
+    expect(server.tokenRequests[1]!.form.refresh_token).toBe(writes[0]!.refreshToken)
+  })
+
+  it('keeps the old refresh token when the response carries none', async () => {
+    const { client, storage } = await setup({ rotate: false })
+    await client.getAccessToken()
+    await client.getAccessToken({ forceRefresh: true })
+    expect(await storage.get('grant')).toMatchObject({ refreshToken: 'demo-refresh-token' })
+  })
+})
+
+describe('expiry', () => {
+  it('refreshes expiryLeewaySeconds before expires_in runs out', async () => {
+    const { server, client } = await setup({ expiresIn: 120 }, { expiryLeewaySeconds: 30 })
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const first = await client.getAccessToken()
+    vi.advanceTimersByTime(89_000)
+    expect(await client.getAccessToken()).toBe(first)
+    vi.advanceTimersByTime(2_000)
+    expect(await client.getAccessToken()).not.toBe(first)
+    expect(server.tokenRequests).toHaveLength(2)
+  })
+
+  it('never takes more leeway than half the lifetime, so short tokens are not refreshed on every call', async () => {
+    const { server, client } = await setup({ expiresIn: 10 }, { expiryLeewaySeconds: 30 })
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const first = await client.getAccessToken()
+    vi.advanceTimersByTime(4_000)
+    expect(await client.getAccessToken()).toBe(first)
+    vi.advanceTimersByTime(2_000)
+    expect(await client.getAccessToken()).not.toBe(first)
+    expect(server.tokenRequests).toHaveLength(2)
+  })
+
+  it('reads expires_in sent as a numeric string', async () => {
+    const { server, client, storage } = await setup()
+    server.fault({ expiresIn: '600' })
+    const before = Date.now()
+    await client.getAccessToken()
+    const stored = await storage.get('grant')
+    expect(stored!.expiresAt! - before).toBeGreaterThanOrEqual(600_000 - 5)
+    expect(stored!.expiresAt! - before).toBeLessThan(601_000)
+  })
+
+  it('uses a token without expires_in until the API answers 401', async () => {
+    const { server, client } = await setup({ expiresIn: null })
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const first = await client.getAccessToken()
+    vi.advanceTimersByTime(365 * 24 * 3600_000)
+    expect(await client.getAccessToken()).toBe(first)
+    vi.useRealTimers()
+    server.revokeAccessTokens()
+    expect((await client.fetch(server.apiUrl)).status).toBe(200)
+    expect(server.tokenRequests).toHaveLength(2)
+  })
+})
+
+describe('client authentication', () => {
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeForm(id)}:${encodeForm(secret)}`).toString('base64')}`
+  const encodeForm = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
+
+  it('sends form-encoded, UTF-8 Basic credentials and nothing in the body (RFC 6749 §2.3.1)', async () => {
+    const clientId = 'my client:ü+%'
+    const clientSecret = 'sëcret &=: 🔑'
+    const { server, client } = await setup({ clientId, clientSecret }, { clientId, clientSecret, clientAuthentication: 'basic' })
+    await client.getAccessToken()
+    const [request] = server.tokenRequests
+    expect(request!.headers.authorization).toBe(basic(clientId, clientSecret))
+    expect(request!.clientAuth).toBe('basic')
+    expect(request!.form).not.toHaveProperty('client_id')
+    expect(request!.form).not.toHaveProperty('client_secret')
+  })
+
+  it("sends credentials in the body in 'body' mode and no Authorization header", async () => {
+    const { server, client } = await setup({}, { clientAuthentication: 'body' })
+    await client.getAccessToken()
+    const [request] = server.tokenRequests
+    expect(request!.form).toMatchObject({ client_id: 'demo-client', client_secret: 'demo-secret' })
+    expect(request!.headers.authorization).toBeUndefined()
+  })
+
+  it("'auto' falls back from Basic to the body once and remembers what worked", async () => {
+    const { server, client } = await setup({ acceptClientAuth: 'body' })
+    await client.getAccessToken()
+    await client.getAccessToken({ forceRefresh: true })
+    expect(server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic', 'body', 'body'])
+  })
+
+  it("'basic' does not fall back", async () => {
+    const { server, client } = await setup({ acceptClientAuth: 'body' }, { clientAuthentication: 'basic' })
+    await expect(client.getAccessToken()).rejects.toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_client', status: 401 })
+    expect(server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic'])
+  })
+
+  it("'auto' reports invalid_client when the body is refused too, and the grant survives", async () => {
+    const storage = memoryStorage()
+    const stored = { refreshToken: 'demo-refresh-token', grantId: 'x' }
+    await storage.set('grant', stored)
+    const { server, client } = await setup({ acceptClientAuth: 'body', clientSecret: 'other' }, { storage, refreshToken: undefined })
+    await expect(client.getAccessToken()).rejects.toMatchObject({ error: 'invalid_client' })
+    expect(server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic', 'body'])
+    expect(await storage.get('grant')).toEqual(stored)
+  })
+
+  it('a public client sends only client_id', async () => {
+    const { server, client } = await setup({ clientSecret: null }, { clientSecret: undefined })
+    await client.getAccessToken()
+    const [request] = server.tokenRequests
+    expect(request!.clientAuth).toBe('none')
+    expect(request!.form.client_id).toBe('demo-client')
+    expect(request!.headers.authorization).toBeUndefined()
+  })
+})
+
+describe('invalid_grant', () => {
+  it('deletes the stored grant, is never retried, and later calls report NO_GRANT', async () => {
+    const { server, client, storage } = await setup()
+    await client.getAccessToken()
+    expect(await storage.get('grant')).toBeDefined()
+    server.setRefreshToken('something-else')
+    const error = await client.getAccessToken({ forceRefresh: true }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(OAuthError)
+    expect(error).toMatchObject({ error: 'invalid_grant', status: 400 })
+    expect(server.tokenRequests).toHaveLength(2)
+    expect(await storage.get('grant')).toBeUndefined()
+    await expect(client.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT' })
+    expect(server.tokenRequests).toHaveLength(2)
+  })
+})
+
+describe('storage', () => {
+  it('a restarted client with the same configured refresh token resumes the rotated grant', async () => {
+    const { server, storage } = await setup()
+    const first = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', storage })
+    const token = await first.getAccessToken()
+    const second = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', storage })
+    expect(await second.getAccessToken()).toBe(token)
+    await second.getAccessToken({ forceRefresh: true })
+    expect(server.tokenRequests.map((request) => request.form.refresh_token)).not.toContain(undefined)
+    expect(server.tokenRequests[1]!.form.refresh_token).not.toBe('demo-refresh-token')
+  })
+
+  it('resumes a stored grant when no refresh token is configured', async () => {
+    const { server, client, storage } = await setup()
+    const token = await client.getAccessToken()
+    const resumed = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', storage, storageKey: 'grant' })
+    expect(await resumed.getAccessToken()).toBe(token)
+  })
+
+  it('a different configured refresh token starts a new grant', async () => {
+    const { server, client, storage } = await setup()
+    await client.getAccessToken()
+    server.setRefreshToken('brand-new-token')
+    const other = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'brand-new-token', storage, storageKey: 'grant' })
+    await other.getAccessToken()
+    expect(server.tokenRequests.at(-1)!.form.refresh_token).toBe('brand-new-token')
+  })
+
+  it('clear() forgets the grant in memory and in storage', async () => {
+    const { server, client, storage } = await setup()
+    await client.getAccessToken()
+    await client.clear()
+    expect(await storage.get('grant')).toBeUndefined()
+    await expect(client.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT' })
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
+  it('a failing storage read is a StorageError and deletes nothing', async () => {
+    const base = memoryStorage()
+    const remove = vi.fn(base.delete)
+    const storage: TokenStorage = { get: async () => Promise.reject(new Error('disk on fire')), set: base.set, delete: remove }
+    const { server, client } = await setup({}, { storage })
+    await expect(client.getAccessToken()).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR' })
+    expect(remove).not.toHaveBeenCalled()
+    expect(server.tokenRequests).toHaveLength(0)
+  })
+
+  it('a failing storage write still hands out the token, reports it, and keeps the rotated refresh token', async () => {
+    const base = memoryStorage()
+    let failing = true
+    const storage: TokenStorage = { ...base, set: async (key, value) => (failing ? Promise.reject(new Error('quota')) : base.set(key, value)) }
+    const onStorageError = vi.fn()
+    const { server, client } = await setup({}, { storage, onStorageError })
+    const token = await client.getAccessToken()
+    expect(server.issuedTokens).toContain(token)
+    expect(onStorageError).toHaveBeenCalledOnce()
+    expect(onStorageError.mock.calls[0]![0]).toMatchObject({ code: 'STORAGE_ERROR' })
+    const rotated = server.validRefreshToken
+    failing = false
+    await client.getAccessToken({ forceRefresh: true })
+    expect(server.tokenRequests[1]!.form.refresh_token).toBe(rotated)
+    expect(await base.get('grant')).toMatchObject({ refreshToken: server.validRefreshToken })
+  })
+})
+
+describe('secrets', () => {
+  it('no inspection of the client shows a secret or a token', async () => {
+    const { server, client } = await setup()
+    const token = await client.getAccessToken()
+    const shown = inspect(client, { depth: 10, showHidden: true }) + JSON.stringify(client)
+    for (const secret of ['demo-secret', 'demo-refresh-token', token, server.validRefreshToken]) expect(shown).not.toContain(secret)
+  })
+})

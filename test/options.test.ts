@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError } from '../src/errors.js'
+import { parseOptions } from '../src/options.js'
+
+const base = { tokenUrl: 'https://auth.example.com/token', clientId: 'id', refreshToken: 'rt' }
+
+describe('parseOptions', () => {
+  it('fills in the documented defaults', () => {
+    const config = parseOptions(base)
+    expect(config.endpoint).toMatchObject({ tokenUrl: 'https://auth.example.com/token', clientAuthentication: 'auto', grantType: 'refresh_token', scope: undefined, timeoutMs: 10_000, retry: { attempts: 3, baseDelayMs: 250, maxDelayMs: 5_000 } })
+    expect(config.headerName).toBe('Authorization')
+    expect(config.headerParts.join('T')).toBe('Bearer T')
+    expect(config.leewayMs).toBe(30_000)
+    expect(config.storageKey).toBe('oauth-refresh:id@https://auth.example.com/token')
+    expect(config.allowedOrigins).toBeUndefined()
+  })
+
+  it('joins a scope array with spaces and drops an empty scope', () => {
+    expect(parseOptions({ ...base, scope: ['read', 'write'] }).endpoint.scope).toBe('read write')
+    expect(parseOptions({ ...base, scope: [] }).endpoint.scope).toBeUndefined()
+  })
+
+  it('accepts a URL object and http on loopback hosts', () => {
+    for (const url of ['http://localhost:8080/t', 'http://127.0.0.1/t', 'http://[::1]:1/t']) {
+      expect(parseOptions({ ...base, tokenUrl: new URL(url) }).endpoint.tokenUrl).toBe(url)
+    }
+  })
+
+  it('normalizes allowed origins', () => {
+    expect([...parseOptions({ ...base, allowedOrigins: ['https://API.example.com/v1/'] }).allowedOrigins!]).toEqual(['https://api.example.com'])
+  })
+
+  it.each([
+    ['no options', undefined, /"options"/],
+    ['no tokenUrl', { clientId: 'id' }, /"tokenUrl"/],
+    ['no clientId', { tokenUrl: base.tokenUrl }, /"clientId"/],
+    ['an unparsable tokenUrl', { ...base, tokenUrl: 'not a url' }, /"tokenUrl" is not a valid URL/],
+    ['plain http on a public host', { ...base, tokenUrl: 'http://auth.example.com/token' }, /must use https/],
+    ['http on 127.0.0.2-like spoof hosts', { ...base, tokenUrl: 'http://127.0.0.1.example.com/t' }, /must use https/],
+    ['a fragment', { ...base, tokenUrl: 'https://a.example/t#x' }, /fragment/],
+    ['an unknown clientAuthentication', { ...base, clientAuthentication: 'jwt' }, /"clientAuthentication"/],
+    ['a header pattern without the placeholder', { ...base, authorizationHeader: { pattern: 'Bearer' } }, /"authorizationHeader.pattern"/],
+    ['an invalid header name', { ...base, authorizationHeader: { name: 'X Token' } }, /"authorizationHeader.name"/],
+    ['a negative leeway', { ...base, expiryLeewaySeconds: -1 }, /"expiryLeewaySeconds"/],
+    ['a storage without delete', { ...base, storage: { get: async () => undefined, set: async () => {} } }, /"storage.delete"/],
+    ['zero attempts', { ...base, retry: { attempts: 0 } }, /"retry.attempts"/],
+    ['a bad allowed origin', { ...base, allowedOrigins: ['nope'] }, /"allowedOrigins"/],
+    ['a non-string extra header', { ...base, tokenRequest: { headers: { 'x-a': 1 } } }, /"tokenRequest.headers.x-a"/],
+  ])('throws a ConfigError for %s', (_, options, message) => {
+    expect(() => parseOptions(options as never)).toThrow(ConfigError)
+    expect(() => parseOptions(options as never)).toThrow(message)
+  })
+
+  it('never repeats a secret value in its message', () => {
+    const secret = 'sup3r-secret-value'
+    for (const bad of [{ clientSecret: { secret } }, { refreshToken: [secret] }, { clientAuthentication: secret }]) {
+      expect(() => parseOptions({ ...base, ...bad } as never)).toThrow(ConfigError)
+      try {
+        parseOptions({ ...base, ...bad } as never)
+      } catch (error) {
+        expect(String((error as Error).message)).not.toContain(secret)
+      }
+    }
+  })
+})
