@@ -33,7 +33,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
   async function followSameOrigin(input: RequestInfo | URL, init: RequestInit & { headers: Headers }, hops = 0): Promise<Response> {
     const response = await send(input, { ...init, redirect: 'manual' })
     if (response.type === 'opaqueredirect') {
-      throw new OAuthRefreshError('REDIRECT_BLOCKED', `A redirect cannot be followed without exposing the "${headerName}" header here; pass redirect: "manual"`)
+      throw new OAuthRefreshError('REDIRECT_BLOCKED', `Cannot follow a redirect safely with "${headerName}" here`)
     }
     const location = response.headers.get('location')
     if (!REDIRECT_STATUSES.includes(response.status) || !location || hops >= MAX_REDIRECTS) return response
@@ -66,7 +66,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
     if (allowedOrigins) {
       const { origin } = requestUrl(input)
       if (!allowedOrigins.has(origin)) {
-        throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `The access token is not sent to ${origin}: it is not in "allowedOrigins"`)
+        throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${origin} is not in "allowedOrigins"`)
       }
     }
     const request = input instanceof Request ? input : undefined

@@ -27,18 +27,11 @@ export interface RefreshClient {
 
 type Grant = StoredTokenSet & { accessToken: string }
 
-/** A short, stable, non-reversible tag of a refresh token (cyrb53), so storage can tell grants apart. */
+/** A short, stable, non-reversible tag of a refresh token (FNV-1a), so storage can tell grants apart. */
 function fingerprint(value: string): string {
-  let h1 = 0xdeadbeef
-  let h2 = 0x41c6ce57
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    h1 = Math.imul(h1 ^ c, 2654435761)
-    h2 = Math.imul(h2 ^ c, 1597334677)
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36)
+  let hash = 2166136261
+  for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value.charCodeAt(i), 16777619)
+  return (hash >>> 0).toString(36)
 }
 
 /** Waits for `promise` until `signal` aborts or `ms` pass: no caller hangs on a lost refresh. */
@@ -55,7 +48,7 @@ function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undef
     const timer = setTimeout(() => {
       settle()
       onTimeout()
-      reject(new TokenRequestError('TIMEOUT', `No token after waiting ${ms} ms for the shared refresh`))
+      reject(new TokenRequestError('TIMEOUT', `No token after ${ms} ms`))
     }, ms)
     if (signal?.aborted) return abort()
     signal?.addEventListener('abort', abort)
@@ -118,7 +111,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     try {
       stored = await storage.get(key)
     } catch (cause) {
-      throw new StorageError('Reading the stored grant failed', cause)
+      throw new StorageError('Reading the grant failed', cause)
     }
     const usable = typeof stored?.refreshToken === 'string' && (!configured || stored.grantId === configured.grantId)
     if (usable && !unsaved) grant = stored
@@ -133,7 +126,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       unsaved = false
     } catch (cause) {
       unsaved = true
-      report(new StorageError('Storing the refreshed grant failed; it is kept in memory and stored again after the next refresh', cause))
+      report(new StorageError('Storing the grant failed; it is kept in memory', cause))
     }
   }
 
@@ -144,14 +137,14 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     try {
       if ((await storage.get(key))?.refreshToken === dead.refreshToken) await storage.delete(key)
     } catch (cause) {
-      report(new StorageError('Deleting the refused grant failed', cause))
+      report(new StorageError('Deleting the grant failed', cause))
     }
   }
 
   async function refresh(force: boolean, stale: string | undefined): Promise<Grant> {
     const at = epoch
     const current = await load()
-    if (!current) throw new OAuthRefreshError('NO_GRANT', 'No grant: configure "refreshToken", or sign in again after clear() or invalid_grant')
+    if (!current) throw new OAuthRefreshError('NO_GRANT', 'No refresh token')
     if (!force && isFresh(current, stale)) return current
     const secrets = [config.endpoint.clientSecret, current.refreshToken, current.accessToken]
     let answer
@@ -161,15 +154,15 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       if (error instanceof OAuthError && error.error === 'invalid_grant') await forget(current)
       throw error
     }
-    if (at !== epoch) throw new OAuthRefreshError('NO_GRANT', 'The grant was cleared while it was being refreshed')
+    if (at !== epoch) throw new OAuthRefreshError('NO_GRANT', 'The grant was cleared')
     const now = Date.now()
     const next: Grant = {
       accessToken: answer.accessToken,
       refreshToken: answer.refreshToken ?? current.refreshToken,
       obtainedAt: now,
+      expiresAt: answer.expiresIn && now + answer.expiresIn * 1000,
+      scope: answer.scope ?? current.scope,
       grantId: current.grantId,
-      ...(answer.expiresIn !== undefined && { expiresAt: now + answer.expiresIn * 1000 }),
-      ...((answer.scope ?? current.scope) !== undefined && { scope: answer.scope ?? current.scope }),
     }
     await save(next)
     grant = next
@@ -198,7 +191,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       try {
         await storage.delete(key)
       } catch (cause) {
-        throw new StorageError('Deleting the stored grant failed', cause)
+        throw new StorageError('Deleting the grant failed', cause)
       }
     },
   }

@@ -23,7 +23,7 @@ export interface OAuthRefreshErrorOptions {
   /** The underlying failure. Never a value that holds a secret. */
   cause?: unknown
   /** The HTTP status of the token endpoint's answer, when there was one. */
-  status?: number
+  status?: number | undefined
 }
 
 /**
@@ -34,18 +34,18 @@ export class OAuthRefreshError extends Error {
   /** A stable, machine-readable code. */
   readonly code: OAuthRefreshErrorCode
   /** The HTTP status of the token endpoint's answer, when there was one. */
-  readonly status?: number
+  readonly status?: number | undefined
 
   constructor(code: OAuthRefreshErrorCode, message: string, options: OAuthRefreshErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    super(message, 'cause' in options ? { cause: options.cause } : undefined)
     this.name = new.target.name
     this.code = code
-    if (options.status !== undefined) this.status = options.status
+    this.status = options.status
   }
 
-  /** A plain summary for logs: name, code, message, status. */
-  toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, status: this.status }
+  /** A plain summary for logs: name, message and the error's own fields (code, status, …). */
+  toJSON(): object {
+    return { ...this, message: this.message }
   }
 }
 
@@ -65,21 +65,16 @@ export class OAuthError extends OAuthRefreshError {
   /** The `error` code the server sent, e.g. `invalid_grant`. */
   readonly error: string
   /** The server's `error_description`, with any known secret removed. */
-  readonly errorDescription?: string
-  /** The server's `error_uri`. */
-  readonly errorUri?: string
+  readonly errorDescription?: string | undefined
+  /** The server's `error_uri`, with any known secret removed. */
+  readonly errorUri?: string | undefined
   declare readonly status: number
 
-  constructor(fields: { error: string; errorDescription?: string; errorUri?: string; status: number }) {
-    const detail = fields.errorDescription ? `: ${fields.errorDescription}` : ''
-    super('OAUTH_ERROR', `Token endpoint answered ${fields.status} ${fields.error}${detail}`, { status: fields.status })
-    this.error = fields.error
-    if (fields.errorDescription !== undefined) this.errorDescription = fields.errorDescription
-    if (fields.errorUri !== undefined) this.errorUri = fields.errorUri
-  }
-
-  override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), error: this.error, errorDescription: this.errorDescription, errorUri: this.errorUri }
+  constructor(status: number, error: string, errorDescription?: string, errorUri?: string) {
+    super('OAUTH_ERROR', `Token endpoint answered ${status} ${error}${errorDescription ? `: ${errorDescription}` : ''}`, { status })
+    this.error = error
+    this.errorDescription = errorDescription
+    this.errorUri = errorUri
   }
 }
 

@@ -61,46 +61,39 @@ export interface ClientConfig {
 }
 
 const text = v.pipe(v.string(), v.nonEmpty())
-const strings = v.record(v.string(), v.string())
-const count = (min: number) => v.pipe(v.number(), v.integer(), v.minValue(min))
-const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function', 'a function')
+const strings = v.optional(v.record(v.string(), v.string()), {})
+const atLeast = (min: number, fallback: number) => v.optional(v.pipe(v.number(), v.minValue(min)), fallback)
+const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 
 const OptionsSchema = v.object({
-  tokenUrl: v.union([text, v.instance(URL)]),
+  tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
   clientId: text,
   clientSecret: v.optional(v.string()),
   refreshToken: v.optional(text),
   scope: v.optional(v.union([v.string(), v.array(v.string())])),
   clientAuthentication: v.optional(v.picklist(['auto', 'basic', 'body']), 'auto'),
-  authorizationHeader: v.optional(
-    v.object({
-      name: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~\w-]+$/)), 'Authorization'),
-      pattern: v.optional(v.pipe(v.string(), v.includes('{{access_token}}')), 'Bearer {{access_token}}'),
-    }),
-    {},
-  ),
+  authorizationHeader: v.optional(v.object({ name: v.optional(text, 'Authorization'), pattern: v.optional(v.string(), 'Bearer {{access_token}}') }), {}),
   grantType: v.optional(text, 'refresh_token'),
-  tokenRequest: v.optional(v.object({ headers: v.optional(strings, {}), body: v.optional(strings, {}) }), {}),
-  storage: v.optional(v.looseObject({ get: fn, set: fn, delete: fn })),
+  tokenRequest: v.optional(v.object({ headers: strings, body: strings }), {}),
+  storage: v.optional(v.object({ get: fn, set: fn, delete: fn })),
   storageKey: v.optional(text),
-  expiryLeewaySeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 30),
+  expiryLeewaySeconds: atLeast(0, 30),
   fetch: v.optional(fn),
-  timeoutMs: v.optional(count(1), 10_000),
-  retry: v.optional(
-    v.object({ attempts: v.optional(count(1), 3), baseDelayMs: v.optional(count(0), 250), maxDelayMs: v.optional(count(0), 5_000) }),
-    {},
-  ),
+  timeoutMs: atLeast(1, 10_000),
+  retry: v.optional(v.object({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }), {}),
   allowedOrigins: v.optional(v.array(v.string())),
   onStorageError: v.optional(fn),
 })
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
+const fail = (name: string, problem: string) => new ConfigError(`Option "${name}" ${problem}`)
+
 function parseUrl(value: string, name: string): URL {
   try {
     return new URL(value)
   } catch {
-    throw new ConfigError(`"${name}" is not a valid URL`)
+    throw fail(name, 'is not a valid URL')
   }
 }
 
@@ -111,15 +104,21 @@ function parseUrl(value: string, name: string): URL {
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
   const result = v.safeParse(OptionsSchema, options)
   if (!result.success) {
-    const issue = result.issues[0]
-    throw new ConfigError(`Option "${v.getDotPath(issue) ?? 'options'}" is invalid: expected ${issue.expected ?? 'an object'}`)
+    throw fail(v.getDotPath(result.issues[0]) ?? 'options', 'is missing or invalid')
   }
   const o = result.output
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
   if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
-    throw new ConfigError('Option "tokenUrl" must use https: (http: is allowed for localhost, 127.0.0.1 and [::1] only)')
+    throw fail('tokenUrl', 'must use https: (http: only on localhost, 127.0.0.1 or [::1])')
   }
-  if (tokenUrl.hash) throw new ConfigError('Option "tokenUrl" must not have a fragment (RFC 6749 §3.2)')
+  if (tokenUrl.hash) throw fail('tokenUrl', 'must not have a fragment')
+  const { name, pattern } = o.authorizationHeader
+  if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')
+  try {
+    new Headers([[name, pattern]])
+  } catch {
+    throw fail('authorizationHeader.name', 'is not a valid header name')
+  }
   const scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope
   const platformFetch = (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init))
   return {
@@ -137,9 +136,10 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
       retry: o.retry,
     },
     refreshToken: o.refreshToken,
-    headerName: o.authorizationHeader.name,
-    headerParts: o.authorizationHeader.pattern.split('{{access_token}}'),
-    storage: (o.storage as TokenStorage | undefined) ?? memoryStorage(),
+    headerName: name,
+    headerParts: pattern.split('{{access_token}}'),
+    // The caller's own object, not valibot's copy: a class-based adapter keeps its `this`.
+    storage: options.storage ?? memoryStorage(),
     storageKey: o.storageKey ?? `oauth-refresh:${o.clientId}@${tokenUrl.href}`,
     leewayMs: o.expiryLeewaySeconds * 1000,
     fetch: platformFetch,

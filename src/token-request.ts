@@ -66,18 +66,14 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const inDoubt = (cause: OAuthRefreshError) =>
-  new TokenRequestError(
-    'REFRESH_IN_DOUBT',
-    'The refresh may have reached the server but its answer was lost; the stored grant is kept and the next call tries again',
-    { cause, ...(cause.status !== undefined && { status: cause.status }) },
-  )
+  new TokenRequestError('REFRESH_IN_DOUBT', 'Refresh answer lost; the grant is kept for the next try', { cause, status: cause.status })
 
 function networkFailure(error: unknown): Failure {
   if (error instanceof TokenRequestError && error.code === 'TIMEOUT') return { error, inDoubt: true }
   if (error instanceof OAuthRefreshError) throw error
   const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code
   return {
-    error: new TokenRequestError('NETWORK_ERROR', 'Token request failed before an answer arrived', { cause: error }),
+    error: new TokenRequestError('NETWORK_ERROR', 'Token request failed', { cause: error }),
     inDoubt: !NOT_SENT.includes(code as string),
   }
 }
@@ -106,14 +102,14 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     }
     const controller = new AbortController()
     const timer = setTimeout(
-      () => controller.abort(new TokenRequestError('TIMEOUT', `Token request timed out after ${config.timeoutMs} ms`)),
+      () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`)),
       config.timeoutMs,
     )
     try {
       const response = await config.fetch(config.tokenUrl, { method: 'POST', headers, body, redirect: 'manual', signal: controller.signal })
       if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
         await response.body?.cancel()
-        throw new TokenRequestError('UNEXPECTED_REDIRECT', 'Token endpoint answered with a redirect, which is never followed', { status: response.status })
+        throw new TokenRequestError('UNEXPECTED_REDIRECT', 'Token endpoint redirected', { status: response.status })
       }
       return { status: response.status, headers: response.headers, text: await readLimitedText(response) }
     } catch (error) {

@@ -7,10 +7,10 @@ export const MAX_RESPONSE_BYTES = 1 << 20
 /** What the SDK keeps from a successful token response (RFC 6749 §5.1). */
 export interface TokenResponse {
   accessToken: string
-  refreshToken?: string
+  refreshToken: string | undefined
   /** Lifetime in seconds, only when the server sent a usable `expires_in`. */
-  expiresIn?: number
-  scope?: string
+  expiresIn: number | undefined
+  scope: string | undefined
 }
 
 /** The answer of the token endpoint as plain values, so nothing platform-bound outlives the request. */
@@ -42,7 +42,7 @@ const MAX_LIFETIME_SECONDS = 1e9
  * without reading the rest of it.
  */
 export async function readLimitedText(response: Response, limit = MAX_RESPONSE_BYTES): Promise<string> {
-  const tooLarge = () => new TokenResponseError('RESPONSE_TOO_LARGE', `Token endpoint answered with more than ${limit} bytes`, { status: response.status })
+  const tooLarge = () => new TokenResponseError('RESPONSE_TOO_LARGE', `Token response is over ${limit} bytes`, { status: response.status })
   if (Number(response.headers.get('content-length')) > limit) {
     await response.body?.cancel()
     throw tooLarge()
@@ -74,15 +74,14 @@ export function lifetimeSeconds(value: unknown): number | undefined {
   return typeof seconds === 'number' && seconds > 0 && seconds <= MAX_LIFETIME_SECONDS ? seconds : undefined
 }
 
-function parseJson(answer: TokenAnswer): unknown {
-  const type = answer.headers.get('content-type') ?? ''
-  if (type.includes('text/html') || answer.text.trimStart().startsWith('<')) {
-    throw new TokenResponseError('HTML_RESPONSE', `Token endpoint answered ${answer.status} with HTML, not JSON`, { status: answer.status })
+function parseJson({ status, headers, text }: TokenAnswer): unknown {
+  if (headers.get('content-type')?.includes('html') || text.trimStart()[0] === '<') {
+    throw new TokenResponseError('HTML_RESPONSE', `Token endpoint answered ${status} with HTML`, { status })
   }
   try {
-    return JSON.parse(answer.text)
+    return JSON.parse(text)
   } catch {
-    throw new TokenResponseError('INVALID_RESPONSE', `Token endpoint answered ${answer.status} with a body that is not JSON`, { status: answer.status })
+    throw new TokenResponseError('INVALID_RESPONSE', `Token endpoint answered ${status} with invalid JSON`, { status })
   }
 }
 
@@ -91,28 +90,21 @@ function parseJson(answer: TokenAnswer): unknown {
  * `access_token` and, when `token_type` is present, a bearer type in any case.
  */
 export function parseTokenResponse(answer: TokenAnswer): TokenResponse {
+  const { status } = answer
   const result = v.safeParse(SuccessSchema, parseJson(answer))
   if (!result.success) {
-    const field = v.getDotPath(result.issues[0]) ?? 'body'
-    throw new TokenResponseError('INVALID_RESPONSE', `Token response is invalid at "${field}": expected ${result.issues[0].expected ?? 'a JSON object'}`, { status: answer.status })
+    throw new TokenResponseError('INVALID_RESPONSE', `Token response has no valid "${v.getDotPath(result.issues[0]) ?? 'access_token'}"`, { status })
   }
   const body = result.output
-  if (body.token_type !== undefined && body.token_type.toLowerCase() !== 'bearer') {
-    throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', 'Token response has a token_type other than Bearer', { status: answer.status })
+  if (body.token_type && body.token_type.toLowerCase() !== 'bearer') {
+    throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', 'Token response is not a Bearer token', { status })
   }
-  const expiresIn = lifetimeSeconds(body.expires_in)
-  return {
-    accessToken: body.access_token,
-    ...(body.refresh_token !== undefined && { refreshToken: body.refresh_token }),
-    ...(expiresIn !== undefined && { expiresIn }),
-    ...(body.scope !== undefined && { scope: body.scope }),
-  }
+  return { accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: lifetimeSeconds(body.expires_in), scope: body.scope }
 }
 
 /** Replaces every occurrence of a known secret in server-provided text. */
-function redact(text: string | undefined, secrets: readonly (string | undefined)[]): string | undefined {
-  return secrets.reduce<string | undefined>((out, secret) => (secret && out ? out.split(secret).join('[redacted]') : out), text)
-}
+const redact = (text: string | undefined, secrets: readonly (string | undefined)[]) =>
+  secrets.reduce((out, secret) => (secret && out ? out.split(secret).join('[redacted]') : out), text)
 
 /**
  * Turns an error answer into an `OAuthError` when it is an RFC 6749 §5.2 error object, or into
@@ -123,19 +115,8 @@ export function parseErrorResponse(answer: TokenAnswer, secrets: readonly (strin
   let body: unknown
   try {
     body = parseJson(answer)
-  } catch {
-    body = undefined
-  }
-  const result = v.safeParse(ErrorSchema, body)
-  if (!result.success) {
-    return new TokenRequestError('HTTP_ERROR', `Token endpoint answered ${answer.status} without an OAuth error`, { status: answer.status })
-  }
-  const errorDescription = redact(result.output.error_description, secrets)
-  const errorUri = redact(result.output.error_uri, secrets)
-  return new OAuthError({
-    error: redact(result.output.error, secrets)!,
-    status: answer.status,
-    ...(errorDescription !== undefined && { errorDescription }),
-    ...(errorUri !== undefined && { errorUri }),
-  })
+  } catch {}
+  const { status } = answer
+  if (!v.is(ErrorSchema, body)) return new TokenRequestError('HTTP_ERROR', `Token endpoint answered ${status}`, { status })
+  return new OAuthError(status, redact(body.error, secrets)!, redact(body.error_description, secrets), redact(body.error_uri, secrets))
 }

@@ -6,7 +6,7 @@ describe('errors', () => {
   it('every class is an OAuthRefreshError with its own name and a stable code', () => {
     const errors = [
       [new ConfigError('bad'), 'ConfigError', 'CONFIG_INVALID'],
-      [new OAuthError({ error: 'invalid_grant', status: 400 }), 'OAuthError', 'OAUTH_ERROR'],
+      [new OAuthError(400, 'invalid_grant'), 'OAuthError', 'OAUTH_ERROR'],
       [new TokenResponseError('HTML_RESPONSE', 'html'), 'TokenResponseError', 'HTML_RESPONSE'],
       [new TokenRequestError('TIMEOUT', 'slow'), 'TokenRequestError', 'TIMEOUT'],
       [new StorageError('disk', new Error('x')), 'StorageError', 'STORAGE_ERROR'],
@@ -20,7 +20,7 @@ describe('errors', () => {
   })
 
   it('OAuthError carries the RFC 6749 §5.2 fields and says them in its message', () => {
-    const error = new OAuthError({ error: 'invalid_grant', errorDescription: 'expired', errorUri: 'https://e/doc', status: 400 })
+    const error = new OAuthError(400, 'invalid_grant', 'expired', 'https://e/doc')
     expect(error.message).toBe('Token endpoint answered 400 invalid_grant: expired')
     expect(error.toJSON()).toEqual({ name: 'OAuthError', code: 'OAUTH_ERROR', message: error.message, status: 400, error: 'invalid_grant', errorDescription: 'expired', errorUri: 'https://e/doc' })
   })
