@@ -106,7 +106,10 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
       config.timeoutMs,
     )
     try {
-      const response = await config.fetch(config.tokenUrl, { method: 'POST', headers, body, redirect: 'manual', signal: controller.signal })
+      // No cookies or ambient credentials: the client authenticates itself. Caching needs no
+      // setting: POST answers are not cached, and servers send no-store (RFC 6749 §5.1).
+      const init: RequestInit = { method: 'POST', headers, body, redirect: 'manual', credentials: 'omit', signal: controller.signal }
+      const response = await config.fetch(config.tokenUrl, init)
       if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
         await response.body?.cancel()
         throw new TokenRequestError('UNEXPECTED_REDIRECT', 'Token endpoint redirected', { status: response.status })

@@ -82,6 +82,13 @@ describe('createTokenEndpoint', () => {
     expect(server.tokenHits).toBe(2)
   })
 
+  it('sends no ambient credentials and follows no redirect', async () => {
+    const inits: RequestInit[] = []
+    const { refresh } = await setup({ fetch: (input, init) => (inits.push(init!), fetch(input, init)) })
+    await refresh()
+    expect(inits[0]).toMatchObject({ method: 'POST', credentials: 'omit', redirect: 'manual' })
+  })
+
   it('never follows a redirect of the token endpoint', async () => {
     const { server } = await setup()
     const target = `${server.origin}/redirect?to=${encodeURIComponent(server.tokenUrl)}&status=307`
