@@ -1,0 +1,61 @@
+import { createStore, del, get, set, type UseStore } from 'idb-keyval'
+import { ConfigError, StorageError } from '../errors.js'
+import type { StoredTokenSet, TokenStorage } from './types.js'
+
+/** Where in IndexedDB the grants live. */
+export interface IndexedDBStorageOptions {
+  /**
+   * The database name. Default `'oauth-refresh'`, apart from idb-keyval's own `'keyval-store'` so
+   * an app's idb-keyval data is never touched. Give every `storeName` a database of its own:
+   * idb-keyval creates the store only when it creates the database.
+   */
+  dbName?: string
+  /** The object store name. Default `'grants'`. */
+  storeName?: string
+}
+
+/**
+ * A `TokenStorage` that keeps grants in IndexedDB (through idb-keyval), so they survive a page
+ * reload and are shared by the tabs, workers and extension service worker (MV3) of one origin.
+ * Each of those contexts still runs its own single flight.
+ *
+ * Nothing touches IndexedDB until the first `get`, `set` or `delete`, so importing this module
+ * where IndexedDB is missing is safe. Where IndexedDB is missing or refuses (private mode, quota,
+ * a blocked open), that call rejects with a `StorageError` (code `STORAGE_ERROR`) whose `cause` is
+ * the original error; the next call tries again.
+ *
+ * @example
+ * import { createRefreshClient } from 'oauth-refresh'
+ * import { indexedDBStorage } from 'oauth-refresh/indexeddb'
+ *
+ * const client = createRefreshClient({
+ *   tokenUrl: 'https://auth.example.com/oauth/token',
+ *   clientId: 'my-app',
+ *   refreshToken,
+ *   storage: indexedDBStorage(), // or indexedDBStorage({ dbName: 'my-app-auth', storeName: 'grants' })
+ * })
+ */
+export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenStorage {
+  const { dbName = 'oauth-refresh', storeName = 'grants' } = options
+  if (typeof dbName !== 'string' || dbName === '') throw new ConfigError('"dbName" must be a non-empty string')
+  if (typeof storeName !== 'string' || storeName === '') throw new ConfigError('"storeName" must be a non-empty string')
+
+  // idb-keyval opens the database on the store's first use, forgets a failed open and reopens
+  // after the browser closes the connection (Safari), so keeping the store function is safe.
+  let store: UseStore | undefined
+  const run = async <T>(operation: string, action: (store: UseStore) => Promise<T>): Promise<T> => {
+    if (typeof indexedDB === 'undefined') throw new StorageError('IndexedDB is not available in this context')
+    try {
+      store ??= createStore(dbName, storeName)
+      return await action(store)
+    } catch (error) {
+      throw new StorageError(`IndexedDB ${operation} failed`, error)
+    }
+  }
+
+  return {
+    get: (key) => run('get', (store) => get<StoredTokenSet>(key, store)),
+    set: (key, value) => run('set', (store) => set(key, value, store)),
+    delete: (key) => run('delete', (store) => del(key, store)),
+  }
+}

@@ -1,0 +1,4 @@
+import { memoryStorage } from '../../src/storage/memory.js'
+import { describeStorageContract } from './contract.js'
+
+describeStorageContract('memoryStorage', () => memoryStorage())
