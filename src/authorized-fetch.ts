@@ -15,7 +15,7 @@ function wantsNewToken(response: Response): boolean {
   return !error || error === 'invalid_token'
 }
 
-function requestUrl(input: RequestInfo | URL): URL {
+function requestUrl(input: Request | string | URL): URL {
   const base = (globalThis as { location?: { href: string } }).location?.href
   return new URL(input instanceof Request ? input.url : String(input), base)
 }
@@ -30,7 +30,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
   const customHeader = headerName.toLowerCase() !== 'authorization'
 
   /** Follows redirects by hand so a custom token header never reaches another origin. */
-  async function followSameOrigin(input: RequestInfo | URL, init: RequestInit & { headers: Headers }, hops = 0): Promise<Response> {
+  async function followSameOrigin(input: Request | string | URL, init: RequestInit & { headers: Headers }, hops = 0): Promise<Response> {
     const response = await send(input, { ...init, redirect: 'manual' })
     if (response.type === 'opaqueredirect') {
       throw new OAuthRefreshError('REDIRECT_BLOCKED', `Cannot follow a redirect safely with "${headerName}" here`)
@@ -53,7 +53,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
     return send(next, { ...nextInit, headers })
   }
 
-  function call(input: RequestInfo | URL, init: RequestInit | undefined, accessToken: string): Promise<Response> {
+  function call(input: Request | string | URL, init: RequestInit | undefined, accessToken: string): Promise<Response> {
     const request = input instanceof Request ? input : undefined
     const headers = new Headers(init?.headers ?? request?.headers)
     headers.set(headerName, headerParts.join(accessToken))
@@ -62,7 +62,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
     return followSameOrigin(input, { ...init, headers })
   }
 
-  return async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  return async function authorizedFetch(input: Request | string | URL, init?: RequestInit): Promise<Response> {
     if (allowedOrigins) {
       const { origin } = requestUrl(input)
       if (!allowedOrigins.has(origin)) {

@@ -20,7 +20,7 @@ export interface RefreshClient {
    * `fetch` with the access token attached. On a 401 it refreshes once (shared with every other
    * caller) and replays the request once; a second 401 is returned as it is.
    */
-  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>
   /** Forgets the grant, in memory and in storage. */
   clear(): Promise<void>
 }
