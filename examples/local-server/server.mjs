@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
  * @typedef {object} LocalServerOptions
  * @property {string} [host] Interface to listen on. Default `127.0.0.1`.
  * @property {number} [port] Port; default 0 (any free port).
+ * @property {number} [backlog] Pending-connection queue; a storm of 1,000 clients needs more than Node's 511. Default 511.
  * @property {string} [clientId] Default `demo-client`.
  * @property {string | null} [clientSecret] Default `demo-secret`; `null` makes it a public client.
  * @property {string} [refreshToken] The initially valid refresh token. Default `demo-refresh-token`.
@@ -95,6 +96,7 @@ export async function startLocalServer(options = {}) {
   const {
     host = '127.0.0.1',
     port = 0,
+    backlog = 511,
     clientId = 'demo-client',
     clientSecret = 'demo-secret',
     refreshToken = 'demo-refresh-token',
@@ -364,7 +366,7 @@ export async function startLocalServer(options = {}) {
 
   await new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => resolve(undefined))
+    server.listen({ port, host, backlog }, () => resolve(undefined))
   })
   const address = /** @type {import('node:net').AddressInfo} */ (server.address())
   const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`

@@ -1,0 +1,55 @@
+// `npm run bench`: every figure of issue 6 in one process, the contenders interleaved.
+// Prints markdown to stdout, progress to stderr, and writes bench/results/latest.json.
+import { spawnSync } from 'node:child_process'
+import { writeFile, mkdir } from 'node:fs/promises'
+import os from 'node:os'
+import { measureOverhead } from './figures/overhead.mjs'
+import { measureStorm } from './figures/storm.mjs'
+import { measureColdStart } from './figures/cold-start.mjs'
+import { measureMemory } from './figures/memory.mjs'
+import { measureSizes } from './size.mjs'
+import { renderMarkdown, checkTargets } from './report.mjs'
+
+// The memory figure needs explicit GCs: run again with them exposed rather than fail late.
+if (typeof globalThis.gc !== 'function') {
+  const { status } = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' })
+  process.exit(status ?? 1)
+}
+
+const settings = {
+  overhead: { rounds: 9, requests: 2000, warmup: 1000 },
+  storm: { rounds: 5, concurrency: 1000, latencyMs: 50 },
+  coldStart: { rounds: 15 },
+  memory: { rounds: 2, requests: 100_000, warmup: 10_000 },
+}
+
+async function step(label, measure) {
+  const start = performance.now()
+  process.stderr.write(`${label}… `)
+  const result = await measure()
+  process.stderr.write(`${((performance.now() - start) / 1000).toFixed(1)} s\n`)
+  return result
+}
+
+const results = {
+  date: new Date().toISOString(),
+  machine: {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+  },
+  settings,
+  overhead: await step('per-request overhead', () => measureOverhead(settings.overhead)),
+  storm: await step('refresh storm', () => measureStorm(settings.storm)),
+  coldStart: await step('cold start', () => measureColdStart(settings.coldStart)),
+  memory: await step('memory', () => measureMemory(settings.memory)),
+  size: await step('bundle sizes', () => measureSizes()),
+}
+results.targets = checkTargets(results)
+
+const directory = new URL('./results/', import.meta.url)
+await mkdir(directory, { recursive: true })
+await writeFile(new URL('latest.json', directory), `${JSON.stringify(results, null, 2)}\n`)
+console.log(renderMarkdown(results))
