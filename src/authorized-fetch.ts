@@ -39,14 +39,15 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
     if (!REDIRECT_STATUSES.includes(response.status) || !location || hops >= MAX_REDIRECTS) return response
     const request = input instanceof Request ? input : undefined
     const method = (init.method ?? request?.method ?? 'GET').toUpperCase()
-    const dropsBody = response.status === 303 || (response.status < 303 && method === 'POST')
-    const body = dropsBody ? null : init.body ?? request?.body ?? null
+    // As fetch does (Fetch standard, HTTP-redirect fetch): 303, and 301/302 after POST, become GET.
+    const toGet = (response.status === 303 && method !== 'GET' && method !== 'HEAD') || (response.status < 303 && method === 'POST')
+    const body = toGet ? null : init.body ?? request?.body ?? null
     // A stream (a Request's body is one) cannot be sent again: the caller gets the redirect.
     if (body !== null && isStream(body)) return response
     await response.body?.cancel()
     const from = requestUrl(input)
     const next = new URL(location, from)
-    const nextInit = { ...init, method: dropsBody ? 'GET' : method, body }
+    const nextInit = { ...init, method: toGet ? 'GET' : method, body, signal: init.signal ?? request?.signal ?? null }
     if (next.origin === from.origin) return followSameOrigin(next, nextInit, hops + 1)
     const headers = new Headers(init.headers)
     headers.delete(headerName)
@@ -71,13 +72,13 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
     }
     const request = input instanceof Request ? input : undefined
     const signal = init?.signal ?? request?.signal
-    const replayable = init?.body == null || !isStream(init.body)
-    // A Request's own body is a stream: keep a copy so it can be sent again after a 401.
-    const spare = init?.body == null && request?.body ? request.clone() : undefined
+    // A stream can be sent once, and a Request's own body is a stream: its 401 is returned.
+    const body = init?.body ?? request?.body
+    const replayable = body == null || !isStream(body)
     const accessToken = await token(undefined, signal)
     const response = await call(input, init, accessToken)
     if (response.status !== 401 || !replayable || !wantsNewToken(response)) return response
     await response.body?.cancel()
-    return call(spare ?? input, init, await token(accessToken, signal))
+    return call(input, init, await token(accessToken, signal))
   }
 }

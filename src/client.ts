@@ -50,12 +50,12 @@ function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undef
       onTimeout()
       reject(new TokenRequestError('TIMEOUT', `No token after ${ms} ms`))
     }, ms)
-    if (signal?.aborted) return abort()
-    signal?.addEventListener('abort', abort)
     promise.then(
       (value) => (settle(), resolve(value)),
       (error: unknown) => (settle(), reject(error)),
     )
+    if (signal?.aborted) abort()
+    else signal?.addEventListener('abort', abort)
   })
 }
 
@@ -82,14 +82,15 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   const endpoint = createTokenEndpoint(config.endpoint)
   const configured = config.refreshToken && { refreshToken: config.refreshToken, grantId: fingerprint(config.refreshToken) }
   const { attempts, maxDelayMs } = config.endpoint.retry
-  // Longer than any refresh can take: every attempt timing out, every backoff at its cap, and storage.
-  const maxWaitMs = (attempts + 1) * (config.endpoint.timeoutMs + maxDelayMs)
+  // Longer than any refresh can take: every attempt timing out and backing off at the cap, plus
+  // one more such span for storage. Within setTimeout's 32-bit range.
+  const maxWaitMs = Math.min((attempts + 1) * (config.endpoint.timeoutMs + maxDelayMs), 2 ** 31 - 1)
+  // Browsers: one refresh at a time across the tabs and workers that share this storage.
+  const locks = (globalThis as { navigator?: { locks?: { request<T>(name: string, run: () => Promise<T>): Promise<T> } } }).navigator?.locks
 
   let grant: StoredTokenSet | undefined
   let loaded = false
-  // Memory holds a grant that storage failed to take; storage must not overwrite it.
-  let unsaved = false
-  // Bumped by clear(), so a refresh that was in flight does not bring the grant back.
+  // Bumped by clear(), so nothing that was in flight brings the grant back.
   let epoch = 0
   let inflight: Promise<Grant> | undefined
 
@@ -100,78 +101,104 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     return Date.now() < set.expiresAt - Math.min(leewayMs, lifetime / 2)
   }
 
+  /** A stored value of this configuration's grant, as new as the one in memory or newer. */
+  const isNewerGrant = (set: StoredTokenSet | undefined): set is StoredTokenSet =>
+    typeof set?.refreshToken === 'string' && (!configured || set.grantId === configured.grantId) && (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? 0)
+
+  const cleared = () => new OAuthRefreshError('NO_GRANT', 'The grant was cleared')
+
   function report(error: StorageError) {
     if (config.onStorageError) config.onStorageError(error)
     else console.warn(`oauth-refresh: ${error.message}`)
   }
 
-  /** Reads storage: a stored grant of this configuration (maybe rotated, maybe by another context) wins. */
-  async function load(): Promise<StoredTokenSet | undefined> {
+  /**
+   * Reads storage and keeps the newest grant: another context may have rotated it. A failed
+   * first read throws, since storage may hold a rotated grant that the configured token can't
+   * replace; a later one is reported and the grant in memory is used.
+   */
+  async function load(at: number): Promise<StoredTokenSet | undefined> {
     let stored: StoredTokenSet | undefined
     try {
       stored = await storage.get(key)
     } catch (cause) {
-      throw new StorageError('Reading the grant failed', cause)
+      const error = new StorageError('Reading the grant failed', cause)
+      if (!loaded) throw error
+      report(error)
     }
-    const usable = typeof stored?.refreshToken === 'string' && (!configured || stored.grantId === configured.grantId)
-    if (usable && !unsaved) grant = stored
+    if (at !== epoch) throw cleared()
+    if (isNewerGrant(stored)) grant = stored
     else if (!loaded && !grant && configured) grant = { ...configured }
     loaded = true
     return grant
   }
 
-  async function save(next: Grant) {
+  async function save(next: Grant, at: number) {
     try {
       await storage.set(key, next)
-      unsaved = false
     } catch (cause) {
-      unsaved = true
       report(new StorageError('Storing the grant failed; it is kept in memory', cause))
+    }
+    if (at !== epoch) {
+      // clear() ran meanwhile, and its delete may have landed before this write.
+      await storage.delete(key)
+      throw cleared()
     }
   }
 
-  /** After `invalid_grant`: delete the grant, unless another context has already replaced it. */
-  async function forget(dead: StoredTokenSet) {
-    if (grant?.refreshToken === dead.refreshToken) grant = undefined
-    unsaved = false
+  /**
+   * After `invalid_grant`: a grant that another context rotated meanwhile is returned; otherwise
+   * the refused grant is deleted, from storage only if storage still holds it.
+   */
+  async function replacement(dead: StoredTokenSet): Promise<StoredTokenSet | undefined> {
     try {
-      if ((await storage.get(key))?.refreshToken === dead.refreshToken) await storage.delete(key)
+      const stored = await storage.get(key)
+      if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return (grant = stored)
+      if (stored?.refreshToken === dead.refreshToken) await storage.delete(key)
     } catch (cause) {
       report(new StorageError('Deleting the grant failed', cause))
     }
+    if (grant?.refreshToken === dead.refreshToken) grant = undefined
   }
 
   async function refresh(force: boolean, stale: string | undefined): Promise<Grant> {
     const at = epoch
-    const current = await load()
-    if (!current) throw new OAuthRefreshError('NO_GRANT', 'No refresh token')
-    if (!force && isFresh(current, stale)) return current
-    const secrets = [config.endpoint.clientSecret, current.refreshToken, current.accessToken]
-    let answer
-    try {
-      answer = await endpoint.refresh(current.refreshToken, secrets)
-    } catch (error) {
-      if (error instanceof OAuthError && error.error === 'invalid_grant') await forget(current)
-      throw error
+    let current = await load(at)
+    for (let retried = false; ; retried = true) {
+      if (!current) throw new OAuthRefreshError('NO_GRANT', 'No refresh token')
+      if ((!force || retried) && isFresh(current, stale)) return current
+      let answer
+      try {
+        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
+      } catch (error) {
+        if (!(error instanceof OAuthError && error.error === 'invalid_grant')) throw error
+        current = await replacement(current)
+        if (!current || retried) throw error
+        continue
+      }
+      if (at !== epoch) throw cleared()
+      const now = Date.now()
+      const next: Grant = {
+        accessToken: answer.accessToken,
+        refreshToken: answer.refreshToken ?? current.refreshToken,
+        obtainedAt: now,
+        expiresAt: answer.expiresIn && now + answer.expiresIn * 1000,
+        scope: answer.scope ?? current.scope,
+        grantId: current.grantId,
+      }
+      // In memory first, so a caller that gave up waiting can't refresh with the spent token;
+      // no caller gets the new access token before storage has it, since all join `inflight`.
+      grant = next
+      await save(next, at)
+      return next
     }
-    if (at !== epoch) throw new OAuthRefreshError('NO_GRANT', 'The grant was cleared')
-    const now = Date.now()
-    const next: Grant = {
-      accessToken: answer.accessToken,
-      refreshToken: answer.refreshToken ?? current.refreshToken,
-      obtainedAt: now,
-      expiresAt: answer.expiresIn && now + answer.expiresIn * 1000,
-      scope: answer.scope ?? current.scope,
-      grantId: current.grantId,
-    }
-    await save(next)
-    grant = next
-    return next
   }
 
   async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
-    if (!force && loaded && isFresh(grant, stale)) return grant.accessToken
-    const shared = (inflight ??= refresh(force, stale).finally(() => {
+    if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
+    signal?.throwIfAborted()
+    const run = () => refresh(force, stale)
+    const shared = (inflight ??= (locks ? locks.request(`oauth-refresh:${key}`, run) : run()).finally(() => {
       if (inflight === shared) inflight = undefined
     }))
     const next = await waitFor(shared, maxWaitMs, signal, () => {
@@ -187,7 +214,6 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       epoch++
       grant = undefined
       loaded = true
-      unsaved = false
       try {
         await storage.delete(key)
       } catch (cause) {

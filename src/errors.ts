@@ -36,9 +36,11 @@ export class OAuthRefreshError extends Error {
   /** The HTTP status of the token endpoint's answer, when there was one. */
   readonly status?: number | undefined
 
+  // A literal, not `new.target.name`: minifiers rename classes in users' bundles.
+  override name = 'OAuthRefreshError'
+
   constructor(code: OAuthRefreshErrorCode, message: string, options: OAuthRefreshErrorOptions = {}) {
     super(message, 'cause' in options ? { cause: options.cause } : undefined)
-    this.name = new.target.name
     this.code = code
     this.status = options.status
   }
@@ -51,6 +53,8 @@ export class OAuthRefreshError extends Error {
 
 /** A bad option given to `createRefreshClient` or an adapter factory (code `CONFIG_INVALID`). */
 export class ConfigError extends OAuthRefreshError {
+  override name = 'ConfigError'
+
   constructor(message: string) {
     super('CONFIG_INVALID', message)
   }
@@ -62,6 +66,7 @@ export class ConfigError extends OAuthRefreshError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class OAuthError extends OAuthRefreshError {
+  override name = 'OAuthError'
   /** The `error` code the server sent, e.g. `invalid_grant`. */
   readonly error: string
   /** The server's `error_description`, with any known secret removed. */
@@ -82,16 +87,22 @@ export class OAuthError extends OAuthRefreshError {
  * A token response the SDK cannot use: not JSON, HTML, not an object, no `access_token`, a
  * `token_type` other than bearer, or too large. Nothing from it is stored.
  */
-export class TokenResponseError extends OAuthRefreshError {}
+export class TokenResponseError extends OAuthRefreshError {
+  override name = 'TokenResponseError'
+}
 
 /**
  * The token request failed without an OAuth answer: a network error, a timeout, an HTTP error
  * status, a redirect, or a lost answer that leaves the refresh in doubt (`REFRESH_IN_DOUBT`).
  */
-export class TokenRequestError extends OAuthRefreshError {}
+export class TokenRequestError extends OAuthRefreshError {
+  override name = 'TokenRequestError'
+}
 
 /** The storage adapter failed (code `STORAGE_ERROR`); the cause is the adapter's own error. */
 export class StorageError extends OAuthRefreshError {
+  override name = 'StorageError'
+
   constructor(message: string, cause?: unknown) {
     super('STORAGE_ERROR', message, { cause })
   }

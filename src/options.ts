@@ -11,38 +11,38 @@ export interface RefreshClientOptions {
   /** The client identifier (RFC 6749 §2.2). */
   clientId: string
   /** The client secret; omit it for a public client, which sends only `client_id`. */
-  clientSecret?: string
+  clientSecret?: string | undefined
   /** The refresh token that starts the grant; not needed when storage already holds one. */
-  refreshToken?: string
+  refreshToken?: string | undefined
   /** Scope to request, sent space-joined; omitted when not set (RFC 6749 §6). */
-  scope?: string | string[]
+  scope?: string | string[] | undefined
   /** `'auto'` (default): HTTP Basic, then the request body if the server refuses Basic. */
-  clientAuthentication?: ClientAuthentication
+  clientAuthentication?: ClientAuthentication | undefined
   /** The header that carries the access token. Default `Authorization: Bearer {{access_token}}`. */
-  authorizationHeader?: { name?: string; pattern?: string }
+  authorizationHeader?: { name?: string | undefined; pattern?: string | undefined } | undefined
   /** The grant type sent to the token endpoint. Default `refresh_token`. */
-  grantType?: string
+  grantType?: string | undefined
   /** Additional headers and form fields for every token request. */
-  tokenRequest?: { headers?: Record<string, string>; body?: Record<string, string> }
+  tokenRequest?: { headers?: Record<string, string> | undefined; body?: Record<string, string> | undefined } | undefined
   /** Where the grant is kept. Default `memoryStorage()`. */
-  storage?: TokenStorage
+  storage?: TokenStorage | undefined
   /** The storage key of this grant. Default `oauth-refresh:{clientId}@{tokenUrl}`. */
-  storageKey?: string
+  storageKey?: string | undefined
   /** Refresh this many seconds before expiry, at most half the token's lifetime. Default 30. */
-  expiryLeewaySeconds?: number
+  expiryLeewaySeconds?: number | undefined
   /** The `fetch` to use for token and API requests. Default the platform's `fetch`. */
-  fetch?: typeof fetch
+  fetch?: typeof fetch | undefined
   /** Timeout of one token request in milliseconds. Default 10,000. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
   /** Retries of transient token endpoint faults. Default 3 attempts, 250 ms base, 5 s cap. */
-  retry?: Partial<RetryOptions>
+  retry?: Partial<RetryOptions> | undefined
   /** When set, the access token is sent only to these origins; other URLs are refused. */
-  allowedOrigins?: string[]
+  allowedOrigins?: string[] | undefined
   /**
    * Called when storing a refreshed grant fails. The client keeps the new grant in memory and
    * writes it again after the next refresh. Default: a warning on the console.
    */
-  onStorageError?: (error: StorageError) => void
+  onStorageError?: ((error: StorageError) => void) | undefined
 }
 
 /** The validated, defaulted configuration the client runs on. */
@@ -62,7 +62,8 @@ export interface ClientConfig {
 
 const text = v.pipe(v.string(), v.nonEmpty())
 const strings = v.optional(v.record(v.string(), v.string()), {})
-const atLeast = (min: number, fallback: number) => v.optional(v.pipe(v.number(), v.minValue(min)), fallback)
+// Up to setTimeout's 32-bit limit, beyond which timers fire at once.
+const atLeast = (min: number, fallback: number) => v.optional(v.pipe(v.number(), v.minValue(min), v.maxValue(2 ** 31 - 1)), fallback)
 const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 
 const OptionsSchema = v.object({
@@ -89,6 +90,14 @@ const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
 const fail = (name: string, problem: string) => new ConfigError(`Option "${name}" ${problem}`)
 
+function checkHeaders(headers: Record<string, string>, name: string) {
+  try {
+    new Headers(headers)
+  } catch {
+    throw fail(name, 'holds an invalid header name or value')
+  }
+}
+
 function parseUrl(value: string, name: string): URL {
   try {
     return new URL(value)
@@ -114,11 +123,9 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   if (tokenUrl.hash) throw fail('tokenUrl', 'must not have a fragment')
   const { name, pattern } = o.authorizationHeader
   if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')
-  try {
-    new Headers([[name, pattern]])
-  } catch {
-    throw fail('authorizationHeader.name', 'is not a valid header name')
-  }
+  checkHeaders({ [name]: pattern }, 'authorizationHeader')
+  checkHeaders(o.tokenRequest.headers, 'tokenRequest.headers')
+  if (o.clientAuthentication === 'basic' && o.clientSecret === undefined) throw fail('clientSecret', "is required by clientAuthentication 'basic'")
   const scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope
   const platformFetch = (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init))
   return {

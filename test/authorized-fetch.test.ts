@@ -98,13 +98,16 @@ describe('client.fetch', () => {
     expect(((await response.json()) as { body: string }).body).toContain(expected)
   })
 
-  it('replays a Request object with a body', async () => {
+  it('replays a bodiless Request, and returns the 401 of a Request whose body is a stream', async () => {
     const { server, client } = await setup()
     await client.getAccessToken()
     server.revokeAccessTokens()
-    const response = await client.fetch(new Request(server.apiUrl, { method: 'PUT', body: 'from a request', headers: { 'x-a': '1' } }))
+    const response = await client.fetch(new Request(server.apiUrl, { method: 'DELETE', headers: { 'x-a': '1' } }))
     expect(response.status).toBe(200)
-    expect(await response.json()).toMatchObject({ method: 'PUT', body: 'from a request' })
+    expect(await response.json()).toMatchObject({ method: 'DELETE' })
+    server.revokeAccessTokens()
+    expect((await client.fetch(new Request(server.apiUrl, { method: 'PUT', body: 'once' }))).status).toBe(401)
+    expect(server.tokenRequests).toHaveLength(2)
   })
 
   it('does not replay a stream body: its 401 is returned', async () => {

@@ -91,6 +91,99 @@ describe('getAccessToken', () => {
   })
 })
 
+describe('races', () => {
+  it('an already aborted signal rejects at once and starts no refresh', async () => {
+    const { server, client } = await setup()
+    const reason = new Error('already gone')
+    await expect(client.getAccessToken({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
+    expect(server.tokenHits).toBe(0)
+  })
+
+  it('clear() during the first storage read sticks', async () => {
+    const base = memoryStorage()
+    await base.set('grant', { accessToken: 'stored-token', refreshToken: 'demo-refresh-token', grantId: 'x' })
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const storage: TokenStorage = { ...base, get: async (key) => (await gate, base.get(key)) }
+    const { client } = await setup({}, { storage, refreshToken: undefined })
+    const pending = client.getAccessToken()
+    await client.clear()
+    release()
+    await expect(pending).rejects.toMatchObject({ code: 'NO_GRANT' })
+    await expect(client.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT' })
+    expect(await base.get('grant')).toBeUndefined()
+  })
+
+  it('clear() while a rotated grant is being stored keeps it out of memory and storage', async () => {
+    const base = memoryStorage()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let writing!: () => void
+    const writeStarted = new Promise<void>((resolve) => (writing = resolve))
+    const storage: TokenStorage = { ...base, set: async (key, value) => (writing(), await gate, base.set(key, value)) }
+    const { client } = await setup({}, { storage })
+    const pending = client.getAccessToken()
+    await writeStarted
+    const clearing = client.clear()
+    release()
+    await clearing
+    await expect(pending).rejects.toMatchObject({ code: 'NO_GRANT' })
+    expect(await base.get('grant')).toBeUndefined()
+    await expect(client.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT' })
+  })
+
+  it('a storage that answers with an older grant never replaces a newer one in memory', async () => {
+    const base = memoryStorage()
+    const writes: StoredTokenSet[] = []
+    // Eventually consistent storage: reads return the write before the last one.
+    const storage: TokenStorage = { ...base, set: async (key, value) => (writes.push(value), base.set(key, writes.at(-2) ?? value)) }
+    const { server, client } = await setup({}, { storage })
+    for (let i = 0; i < 4; i++) await client.getAccessToken({ forceRefresh: true })
+    expect(server.tokenRequests).toHaveLength(4)
+    expect(server.tokenRequests.map((request) => request.form.refresh_token)).toEqual([
+      'demo-refresh-token',
+      writes[0]!.refreshToken,
+      writes[1]!.refreshToken,
+      writes[2]!.refreshToken,
+    ])
+  })
+
+  it('after invalid_grant, a grant rotated meanwhile by another context is used, not deleted', async () => {
+    const storage = memoryStorage()
+    const server = await startLocalServer()
+    servers.push(server)
+    const options = { tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', storage, storageKey: 'grant' }
+    const other = createRefreshClient(options)
+    let rotated: Promise<string> | undefined
+    // The other context rotates the grant after this client read storage, before its request lands.
+    const racing: typeof fetch = async (input, init) => {
+      if (server.tokenRequests.length === 1) await (rotated ??= other.getAccessToken({ forceRefresh: true }))
+      return fetch(input, init)
+    }
+    const client = createRefreshClient({ ...options, fetch: racing })
+    await client.getAccessToken()
+    const token = await client.getAccessToken({ forceRefresh: true })
+    expect(token).toBe(await rotated)
+    expect(server.tokenRequests).toHaveLength(3)
+    expect(server.tokenRequests[2]!.form.refresh_token).toBe(server.tokenRequests[1]!.form.refresh_token)
+    expect(await storage.get('grant')).toMatchObject({ accessToken: token, refreshToken: server.validRefreshToken })
+  })
+
+  it('a failing read after the first one is reported and the grant in memory is used', async () => {
+    const base = memoryStorage()
+    let failing = false
+    const storage: TokenStorage = { ...base, get: async (key) => (failing ? Promise.reject(new Error('kv 503')) : base.get(key)) }
+    const onStorageError = vi.fn()
+    const { server, client } = await setup({}, { storage, onStorageError })
+    await client.getAccessToken()
+    const rotated = (await base.get('grant'))!.refreshToken
+    failing = true
+    expect(server.issuedTokens).toContain(await client.getAccessToken({ forceRefresh: true }))
+    expect(onStorageError).toHaveBeenCalledWith(expect.objectContaining({ code: 'STORAGE_ERROR' }))
+    expect(server.tokenRequests[1]!.form.refresh_token).toBe(rotated)
+  })
+})
+
 describe('rotation', () => {
   it('writes a rotated refresh token to storage before any caller gets the access token', async () => {
     const base = memoryStorage()
