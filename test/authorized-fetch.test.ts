@@ -1,18 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startLocalServer } from '../examples/local-server/server.mjs'
+import { describe, expect, it } from 'vitest'
+import type { LocalServer, LocalServerOptions } from '../examples/local-server/server.mjs'
 import { createRefreshClient, type RefreshClientOptions } from '../src/index.js'
+import { demoClient, serve } from './support/loopback.js'
 
-type Server = Awaited<ReturnType<typeof startLocalServer>>
-const servers: Server[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-})
-
-async function setup(serverOptions: Parameters<typeof startLocalServer>[0] = {}, options: Partial<RefreshClientOptions> = {}) {
-  const server = await startLocalServer(serverOptions)
-  servers.push(server)
-  const client = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', ...options })
-  return { server, client }
+async function setup(serverOptions: LocalServerOptions = {}, options: Partial<RefreshClientOptions> = {}) {
+  const server = await serve(serverOptions)
+  return { server, client: createRefreshClient(demoClient(server, options)) }
 }
 
 describe('client.fetch', () => {
@@ -56,14 +49,14 @@ describe('client.fetch', () => {
   it('a refresh that started after a request was sent satisfies its 401: no second refresh', async () => {
     let release!: () => void
     const gate = new Promise<void>((resolve) => (release = resolve))
-    let server!: Server
+    let server!: LocalServer
     const slowApi: typeof fetch = async (input, init) => {
       const response = await fetch(input, init)
       if (String(input).startsWith(server.apiUrl)) await gate
       return response
     }
     ;({ server } = await setup())
-    const client = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', fetch: slowApi })
+    const client = createRefreshClient(demoClient(server, { fetch: slowApi }))
     await client.getAccessToken()
     server.revokeAccessTokens()
     const pending = client.fetch(server.apiUrl)
@@ -128,7 +121,7 @@ describe('client.fetch', () => {
   it('does not refresh for a Bearer challenge other than invalid_token', async () => {
     const { server } = await setup()
     const challenge: typeof fetch = async () => new Response('no', { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_request"' } })
-    const probe = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', fetch: (input, init) => (String(input).startsWith(server.apiUrl) ? challenge(input, init) : fetch(input, init)) })
+    const probe = createRefreshClient(demoClient(server, { fetch: (input, init) => (String(input).startsWith(server.apiUrl) ? challenge(input, init) : fetch(input, init)) }))
     expect((await probe.fetch(server.apiUrl)).status).toBe(401)
     expect(server.tokenRequests).toHaveLength(1)
   })

@@ -1,29 +1,17 @@
 import { inspect } from 'node:util'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { startLocalServer } from '../examples/local-server/server.mjs'
+import type { LocalServerOptions } from '../examples/local-server/server.mjs'
 import { createRefreshClient, memoryStorage, OAuthError, type RefreshClientOptions, type StoredTokenSet, type TokenStorage } from '../src/index.js'
+import { demoClient, serve } from './support/loopback.js'
 
-type Server = Awaited<ReturnType<typeof startLocalServer>>
-const servers: Server[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()))
+afterEach(() => {
   vi.useRealTimers()
 })
 
-async function setup(serverOptions: Parameters<typeof startLocalServer>[0] = {}, options: Partial<RefreshClientOptions> = {}) {
-  const server = await startLocalServer(serverOptions)
-  servers.push(server)
+async function setup(serverOptions: LocalServerOptions = {}, options: Partial<RefreshClientOptions> = {}) {
+  const server = await serve(serverOptions)
   const storage = options.storage ?? memoryStorage()
-  const client = createRefreshClient({
-    tokenUrl: server.tokenUrl,
-    clientId: 'demo-client',
-    clientSecret: 'demo-secret',
-    refreshToken: 'demo-refresh-token',
-    storage,
-    storageKey: 'grant',
-    retry: { baseDelayMs: 1, maxDelayMs: 20 },
-    ...options,
-  })
+  const client = createRefreshClient(demoClient(server, { storage, storageKey: 'grant', ...options }))
   return { server, client, storage }
 }
 
@@ -150,9 +138,8 @@ describe('races', () => {
 
   it('after invalid_grant, a grant rotated meanwhile by another context is used, not deleted', async () => {
     const storage = memoryStorage()
-    const server = await startLocalServer()
-    servers.push(server)
-    const options = { tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', storage, storageKey: 'grant' }
+    const server = await serve()
+    const options = demoClient(server, { storage, storageKey: 'grant' })
     const other = createRefreshClient(options)
     let rotated: Promise<string> | undefined
     // The other context rotates the grant after this client read storage, before its request lands.
@@ -328,9 +315,9 @@ describe('invalid_grant', () => {
 describe('storage', () => {
   it('a restarted client with the same configured refresh token resumes the rotated grant', async () => {
     const { server, storage } = await setup()
-    const first = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', storage })
+    const first = createRefreshClient(demoClient(server, { storage }))
     const token = await first.getAccessToken()
-    const second = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', storage })
+    const second = createRefreshClient(demoClient(server, { storage }))
     expect(await second.getAccessToken()).toBe(token)
     await second.getAccessToken({ forceRefresh: true })
     expect(server.tokenRequests.map((request) => request.form.refresh_token)).not.toContain(undefined)
@@ -340,7 +327,7 @@ describe('storage', () => {
   it('resumes a stored grant when no refresh token is configured', async () => {
     const { server, client, storage } = await setup()
     const token = await client.getAccessToken()
-    const resumed = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', storage, storageKey: 'grant' })
+    const resumed = createRefreshClient(demoClient(server, { refreshToken: undefined, storage, storageKey: 'grant' }))
     expect(await resumed.getAccessToken()).toBe(token)
   })
 
@@ -348,7 +335,7 @@ describe('storage', () => {
     const { server, client, storage } = await setup()
     await client.getAccessToken()
     server.setRefreshToken('brand-new-token')
-    const other = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'brand-new-token', storage, storageKey: 'grant' })
+    const other = createRefreshClient(demoClient(server, { refreshToken: 'brand-new-token', storage, storageKey: 'grant' }))
     await other.getAccessToken()
     expect(server.tokenRequests.at(-1)!.form.refresh_token).toBe('brand-new-token')
   })

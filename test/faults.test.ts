@@ -10,32 +10,16 @@ import {
   type TokenStorage,
 } from '../src/index.js'
 import { startLocalServer, type Fault, type LocalServer, type LocalServerOptions } from '../examples/local-server/server.mjs'
+import { demoClient, serve } from './support/loopback.js'
 
 const KEY = 'k'
-const servers: LocalServer[] = []
-afterEach(async () => {
+afterEach(() => {
   vi.useRealTimers()
-  await Promise.all(servers.splice(0).map((server) => server.close()))
 })
-
-async function serve(options?: LocalServerOptions): Promise<LocalServer> {
-  const server = await startLocalServer(options)
-  servers.push(server)
-  return server
-}
 
 function clientFor(server: LocalServer, options: Partial<RefreshClientOptions> = {}) {
   const storage = options.storage ?? memoryStorage()
-  const client = createRefreshClient({
-    tokenUrl: server.tokenUrl,
-    clientId: 'demo-client',
-    clientSecret: 'demo-secret',
-    refreshToken: 'demo-refresh-token',
-    storageKey: KEY,
-    retry: { baseDelayMs: 1, maxDelayMs: 50 },
-    ...options,
-    storage,
-  })
+  const client = createRefreshClient(demoClient(server, { storageKey: KEY, ...options, storage }))
   return { client, storage }
 }
 

@@ -1,16 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startLocalServer, type LocalServer, type LocalServerOptions } from '../examples/local-server/server.mjs'
-
-const servers: LocalServer[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-})
-
-async function start(options?: LocalServerOptions): Promise<LocalServer> {
-  const server = await startLocalServer(options)
-  servers.push(server)
-  return server
-}
+import { describe, expect, it } from 'vitest'
+import type { LocalServer } from '../examples/local-server/server.mjs'
+import { serve as start } from './support/loopback.js'
 
 const formEncode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
 const basic = (id: string, secret: string) =>

@@ -1,18 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startLocalServer } from '../examples/local-server/server.mjs'
+import { describe, expect, it } from 'vitest'
 import { createRefreshClient } from '../src/index.js'
 import { createOFetch } from '../src/ofetch.js'
-
-type Server = Awaited<ReturnType<typeof startLocalServer>>
-const servers: Server[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-})
+import { demoClient, serve } from './support/loopback.js'
 
 async function setup() {
-  const server = await startLocalServer({ latencyMs: 10 })
-  servers.push(server)
-  const client = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token' })
+  const server = await serve({ latencyMs: 10 })
+  const client = createRefreshClient(demoClient(server))
   return { server, client, api: createOFetch(client, { baseURL: server.apiUrl }) }
 }
 
@@ -35,7 +28,7 @@ describe('createOFetch', () => {
 
   it("surfaces a 401 that survives the refresh as ofetch's FetchError", async () => {
     const { server } = await setup()
-    const client = createRefreshClient({ tokenUrl: server.tokenUrl, clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token', authorizationHeader: { name: 'X-Unread' } })
+    const client = createRefreshClient(demoClient(server, { authorizationHeader: { name: 'X-Unread' } }))
     const api = createOFetch(client, { baseURL: server.apiUrl })
     await expect(api('/x')).rejects.toMatchObject({ name: 'FetchError', statusCode: 401 })
     expect(server.tokenRequests).toHaveLength(2)

@@ -1,16 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startLocalServer } from '../examples/local-server/server.mjs'
+import { describe, expect, it } from 'vitest'
+import type { LocalServerOptions } from '../examples/local-server/server.mjs'
 import { createTokenEndpoint, retryAfterMs, type TokenEndpointConfig } from '../src/token-request.js'
+import { serve } from './support/loopback.js'
 
-type Server = Awaited<ReturnType<typeof startLocalServer>>
-const servers: Server[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-})
-
-async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: Parameters<typeof startLocalServer>[0] = {}) {
-  const server = await startLocalServer(serverOptions)
-  servers.push(server)
+async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: LocalServerOptions = {}) {
+  const server = await serve(serverOptions)
   const endpoint = createTokenEndpoint({
     tokenUrl: server.tokenUrl,
     clientId: 'demo-client',
