@@ -1,7 +1,9 @@
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { measureBundle } from '../bench/size.mjs'
+import { serve } from './support/loopback.js'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 const node = (code: string, type: 'module' | 'commonjs') =>
@@ -51,5 +53,16 @@ describe('the built package', () => {
   it('the core entry stays within its 7.5 KB min+gzip budget for browsers', async () => {
     const { gzip } = await measureBundle('dist/index.js')
     expect(gzip).toBeLessThan(7.5 * 1024)
+  })
+
+  it('leaves nothing running: a script that refreshes and calls the API ends by itself', async () => {
+    const server = await serve()
+    const script = `import { createRefreshClient } from 'oauth-refresh'
+const client = createRefreshClient({ tokenUrl: '${server.tokenUrl}', clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token' })
+const response = await client.fetch('${server.apiUrl}')
+console.log(response.status)`
+    // The kill timeout only keeps a regression from hanging the suite; no timing is asserted.
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 15_000, killSignal: 'SIGKILL' })
+    expect(stdout.trim()).toBe('200')
   })
 })
