@@ -2,7 +2,7 @@ import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
 import { cloudflareKVStorage, type KVNamespaceLike } from '../../src/storage/cloudflare-kv.js'
-import { describeStorageContract, fullTokenSet } from './contract.js'
+import { describeClientPersistence, describeStorageContract, fullTokenSet } from './contract.js'
 
 // Miniflare types its bindings with @cloudflare/workers-types, which this project does not install.
 type KV = KVNamespaceLike & {
@@ -24,6 +24,7 @@ afterAll(async () => {
 })
 
 describeStorageContract('cloudflareKVStorage', () => cloudflareKVStorage(kv))
+describeClientPersistence('cloudflareKVStorage', () => cloudflareKVStorage(kv))
 
 const rejection = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error)
 

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { createRefreshClient, OAuthError, StorageError } from '../../src/index.js'
 import type { StoredTokenSet, TokenStorage } from '../../src/storage/types.js'
+import { demoClient, serve } from '../support/loopback.js'
 
 let keyCount = 0
 /** A key no other test uses, shaped like the client's own keys (URL, client id, non-ASCII). */
@@ -109,6 +111,143 @@ export function describeStorageContract(name: string, makeStorage: () => TokenSt
       const entries = Array.from({ length: 8 }, (_, i) => [freshKey(`parallel-${i}`), fullTokenSet({ grantId: `g-${i}` })] as const)
       await Promise.all(entries.map(([key, value]) => storage.set(key, value)))
       for (const [key, value] of entries) expect(await storage.get(key)).toStrictEqual(value)
+    })
+  })
+}
+
+/** `storage` with one method failing while `failing()` is true, as a full disk or a dead binding would. */
+function failingOn(storage: TokenStorage, method: 'get' | 'set', failing: () => boolean = () => true): TokenStorage {
+  const fail = async () => {
+    throw new Error(`${method} refused`)
+  }
+  return {
+    get: (key) => (method === 'get' && failing() ? fail() : storage.get(key)),
+    set: (key, value) => (method === 'set' && failing() ? fail() : storage.set(key, value)),
+    delete: (key) => storage.delete(key),
+  }
+}
+
+/**
+ * How a client keeps its grant in a `TokenStorage` adapter, against the real loopback token
+ * server with rotation. A second client on the same storage stands for a page reload or a new
+ * Worker isolate. Each test takes a new storage from `makeStorage` and a storage key of its own.
+ */
+export function describeClientPersistence(name: string, makeStorage: () => TokenStorage | Promise<TokenStorage>): void {
+  describe(`${name}: client persistence`, () => {
+    /** A server that rotates, a storage, and client options on a fixed key of this test's own. */
+    async function setup(label: string) {
+      const server = await serve({ rotate: true })
+      const storage = await makeStorage()
+      const storageKey = freshKey(label)
+      const options = demoClient(server, { storage, storageKey })
+      return { server, storage, storageKey, options }
+    }
+    const sentRefreshTokens = (server: { tokenRequests: { form: Record<string, string> }[] }) =>
+      server.tokenRequests.map((request) => request.form.refresh_token)
+
+    it('a new client with the same configured refresh token resumes the rotated grant', async () => {
+      const { server, storage, storageKey, options } = await setup('resume')
+      const token = await createRefreshClient(options).getAccessToken()
+      const rotated = server.validRefreshToken
+      expect(rotated).not.toBe('demo-refresh-token')
+      expect(await storage.get(storageKey)).toMatchObject({ accessToken: token, refreshToken: rotated })
+
+      const reloaded = createRefreshClient(options)
+      expect(await reloaded.getAccessToken()).toBe(token)
+      expect(server.tokenRequests).toHaveLength(1)
+      const next = await reloaded.getAccessToken({ forceRefresh: true })
+      expect(sentRefreshTokens(server)).toEqual(['demo-refresh-token', rotated])
+      expect(next).not.toBe(token)
+      expect(await storage.get(storageKey)).toMatchObject({ accessToken: next, refreshToken: server.validRefreshToken })
+    })
+
+    it('a new client with no configured refresh token resumes the stored grant', async () => {
+      const { server, storage, storageKey, options } = await setup('resume-unconfigured')
+      const token = await createRefreshClient(options).getAccessToken()
+      const rotated = server.validRefreshToken
+
+      const resumed = createRefreshClient({ ...options, refreshToken: undefined })
+      expect(await resumed.getAccessToken()).toBe(token)
+      expect(server.tokenRequests).toHaveLength(1)
+      const next = await resumed.getAccessToken({ forceRefresh: true })
+      expect(sentRefreshTokens(server)).toEqual(['demo-refresh-token', rotated])
+      expect(await storage.get(storageKey)).toMatchObject({ accessToken: next, refreshToken: server.validRefreshToken })
+    })
+
+    it('clear() deletes the grant from storage', async () => {
+      const { server, storage, storageKey, options } = await setup('clear')
+      const client = createRefreshClient(options)
+      await client.getAccessToken()
+      expect(await storage.get(storageKey)).toBeDefined()
+      await client.clear()
+      expect(await storage.get(storageKey)).toBeUndefined()
+
+      const reloaded = createRefreshClient({ ...options, refreshToken: undefined })
+      await expect(reloaded.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT' })
+      expect(server.tokenRequests).toHaveLength(1)
+    })
+
+    it('invalid_grant deletes the grant from storage', async () => {
+      const { server, storage, storageKey, options } = await setup('invalid-grant')
+      const client = createRefreshClient(options)
+      await client.getAccessToken()
+      expect(await storage.get(storageKey)).toBeDefined()
+      server.setRefreshToken('other')
+
+      const error = await client.getAccessToken({ forceRefresh: true }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(OAuthError)
+      expect(error).toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_grant' })
+      expect(server.tokenRequests).toHaveLength(2)
+      expect(await storage.get(storageKey)).toBeUndefined()
+    })
+
+    it('a different configured refresh token starts a new grant and stores it', async () => {
+      const { server, storage, storageKey, options } = await setup('new-grant')
+      await createRefreshClient(options).getAccessToken()
+      const old = (await storage.get(storageKey))!
+      server.setRefreshToken('brand-new-token')
+
+      const token = await createRefreshClient({ ...options, refreshToken: 'brand-new-token' }).getAccessToken()
+      expect(sentRefreshTokens(server)).toEqual(['demo-refresh-token', 'brand-new-token'])
+      const stored = await storage.get(storageKey)
+      expect(stored).toMatchObject({ accessToken: token, refreshToken: server.validRefreshToken })
+      expect(stored!.grantId).not.toBe(old.grantId)
+    })
+
+    it('a failing write still hands out the token, is reported once, and the rotated token is kept in memory', async () => {
+      const { server, storage, storageKey, options } = await setup('failing-set')
+      let failing = true
+      const onStorageError = vi.fn()
+      const client = createRefreshClient({ ...options, storage: failingOn(storage, 'set', () => failing), onStorageError })
+
+      const tokens = await Promise.all([client.getAccessToken(), client.getAccessToken()])
+      expect(server.issuedTokens).toContain(tokens[0])
+      expect(tokens[1]).toBe(tokens[0])
+      expect(onStorageError).toHaveBeenCalledOnce()
+      expect(onStorageError.mock.calls[0]![0]).toBeInstanceOf(StorageError)
+      expect(onStorageError.mock.calls[0]![0]).toMatchObject({ code: 'STORAGE_ERROR' })
+      expect(await storage.get(storageKey)).toBeUndefined()
+
+      const rotated = server.validRefreshToken
+      failing = false
+      const next = await client.getAccessToken({ forceRefresh: true })
+      expect(sentRefreshTokens(server)).toEqual(['demo-refresh-token', rotated])
+      expect(onStorageError).toHaveBeenCalledOnce()
+      expect(await storage.get(storageKey)).toMatchObject({ accessToken: next, refreshToken: server.validRefreshToken })
+    })
+
+    it('a failing read is a StorageError: no token request, nothing deleted', async () => {
+      const { server, storage, storageKey, options } = await setup('failing-get')
+      await createRefreshClient(options).getAccessToken()
+      const held = await storage.get(storageKey)
+      expect(held).toBeDefined()
+
+      const client = createRefreshClient({ ...options, storage: failingOn(storage, 'get') })
+      const error = await client.getAccessToken().catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(StorageError)
+      expect(error).toMatchObject({ code: 'STORAGE_ERROR' })
+      expect(server.tokenHits).toBe(1)
+      expect(await storage.get(storageKey)).toStrictEqual(held)
     })
   })
 }

@@ -4,10 +4,11 @@ import { createStore, get, keys, set } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
 import { indexedDBStorage } from '../../src/storage/indexeddb.js'
-import { describeStorageContract, fullTokenSet } from './contract.js'
+import { describeClientPersistence, describeStorageContract, fullTokenSet } from './contract.js'
 
 describeStorageContract('indexedDBStorage', () => indexedDBStorage())
 describeStorageContract('indexedDBStorage with its own names', () => indexedDBStorage({ dbName: 'contract-db', storeName: 'contract-store' }))
+describeClientPersistence('indexedDBStorage', () => indexedDBStorage())
 
 describe('indexedDBStorage', () => {
   afterEach(() => {

@@ -1,4 +1,5 @@
 import { memoryStorage } from '../../src/storage/memory.js'
-import { describeStorageContract } from './contract.js'
+import { describeClientPersistence, describeStorageContract } from './contract.js'
 
 describeStorageContract('memoryStorage', () => memoryStorage())
+describeClientPersistence('memoryStorage', () => memoryStorage())
