@@ -1,12 +1,12 @@
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
+import { startLocalServer, type LocalServer, type LocalServerOptions } from '../../examples/local-server/server.mjs'
 import { bundle, CONDITIONS } from './support/bundle.js'
 import { launchChromium } from './support/chromium.js'
 import { startHarness, type Harness } from './support/harness.js'
 import { installPackedPackage, type Consumer } from './support/package.js'
-import { expectResume, expectStart, SCENARIO, scenarioConfig, type ResumeReport, type StartReport } from './support/scenario.js'
+import { CREDENTIALS, expectResume, expectStart, SCENARIO, scenarioConfig, type ResumeReport, type StartReport } from './support/scenario.js'
 
 let consumer: Consumer
 let browser: Browser
@@ -29,23 +29,27 @@ afterAll(async () => {
 /**
  * A page on its own origin (`http://127.0.0.1:<port>`, a secure context) whose token endpoint and
  * API are on another origin, reached with CORS; a new browser context, so IndexedDB starts empty.
+ * `newPage` opens another page of that origin in that context: a tab sharing its IndexedDB.
  */
-async function openPage() {
-  const server = await startLocalServer()
+async function openPage(options?: LocalServerOptions) {
+  const server = await startLocalServer(options)
   const harness = await startHarness(server)
   running.push(harness, server)
   harness.serve('/index.html', { type: 'text/html', body: '<!doctype html><title>oauth-refresh</title><script type="module" src="/app.js"></script>' })
   harness.serve('/app.js', { type: 'text/javascript', body: app })
   const context = await browser.newContext()
-  const page = await context.newPage()
-  const errors: string[] = []
-  page.on('pageerror', (error) => errors.push(error.message))
-  const load = async () => {
-    await page.goto(harness.pageOrigin)
-    await page.waitForFunction(() => 'runPhase' in window)
+  const newPage = async () => {
+    const page = await context.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (error) => errors.push(error.message))
+    const load = async () => {
+      await page.goto(harness.pageOrigin)
+      await page.waitForFunction(() => 'runPhase' in window)
+    }
+    await load()
+    return { page, errors, load }
   }
-  await load()
-  return { server, page, errors, load, config: scenarioConfig(server, harness.apiOrigin) }
+  return { server, newPage, config: scenarioConfig(server, harness.apiOrigin), ...(await newPage()) }
 }
 
 function inPage(page: Page, fn: 'runPhase' | 'runPhaseInWorker', phase: string, config: object) {
@@ -70,5 +74,38 @@ describe('Chromium', () => {
     expectResume((await inPage(page, 'runPhaseInWorker', 'resume', config)) as ResumeReport, start, server)
     expect(errors).toEqual([])
     await page.context().close()
+  })
+
+  it('tabs of one origin that all need a token at once make one token request between them (Web Locks)', async () => {
+    const { server, config, newPage, ...first } = await openPage({ latencyMs: 200, rotate: true })
+    const tabs = [first, ...(await Promise.all([newPage(), newPage()]))]
+    const { tokenUrl, clientId, clientSecret, refreshToken } = config
+    const options = { tokenUrl, clientId, clientSecret, refreshToken, storageKey: 'shared-grant' }
+    // Each tab creates its client and waits for one BroadcastChannel message, so all ask at once.
+    await Promise.all(
+      tabs.map(({ page }) =>
+        page.evaluate((options) => {
+          const client = (window as any).createClient(options)
+          const go = new BroadcastChannel('go')
+          ;(window as any).token = new Promise((resolve) => {
+            go.onmessage = () => {
+              go.close()
+              resolve(client.getAccessToken())
+            }
+          })
+        }, options),
+      ),
+    )
+    await first.page.evaluate(() => new BroadcastChannel('go').postMessage('go'))
+    const tokens = await Promise.all(tabs.map(({ page }) => page.evaluate(() => (window as any).token as Promise<string>)))
+
+    expect(server.tokenRequests, 'one token request for all three tabs').toHaveLength(1)
+    expect(server.tokenRequests[0]?.form.refresh_token).toBe(CREDENTIALS.refreshToken)
+    expect(new Set(tokens).size, 'every tab got the same access token').toBe(1)
+    const stored = await first.page.evaluate((key) => (window as any).storedGrant(key), options.storageKey)
+    expect(stored).toMatchObject({ accessToken: tokens[0], refreshToken: server.validRefreshToken })
+    expect(server.validRefreshToken, 'the grant rotated').not.toBe(CREDENTIALS.refreshToken)
+    expect(tabs.flatMap(({ errors }) => errors)).toEqual([])
+    await first.page.context().close()
   })
 })
