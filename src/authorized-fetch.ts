@@ -15,9 +15,11 @@ function wantsNewToken(response: Response): boolean {
   return !error || error === 'invalid_token'
 }
 
+const asRequest = (input: Request | string | URL) => (input instanceof Request ? input : undefined)
+
 function requestUrl(input: Request | string | URL): URL {
   const base = (globalThis as { location?: { href: string } }).location?.href
-  return new URL(input instanceof Request ? input.url : String(input), base)
+  return new URL(asRequest(input)?.url ?? String(input), base)
 }
 
 /**
@@ -25,7 +27,8 @@ function requestUrl(input: Request | string | URL): URL {
  * other caller) and replays the request once, when its body can be sent again.
  */
 export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) {
-  const { headerName, headerParts, allowedOrigins, fetch: send } = config
+  const { headerName, headerParts, allowedOrigins } = config
+  const send = config.endpoint.fetch
   // fetch drops Authorization on a cross-origin redirect, but keeps any other header.
   const customHeader = headerName.toLowerCase() !== 'authorization'
 
@@ -37,7 +40,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
     }
     const location = response.headers.get('location')
     if (!REDIRECT_STATUSES.includes(response.status) || !location || hops >= MAX_REDIRECTS) return response
-    const request = input instanceof Request ? input : undefined
+    const request = asRequest(input)
     const method = (init.method ?? request?.method ?? 'GET').toUpperCase()
     // As fetch does (Fetch standard, HTTP-redirect fetch): 303, and 301/302 after POST, become GET.
     const toGet = (response.status === 303 && method !== 'GET' && method !== 'HEAD') || (response.status < 303 && method === 'POST')
@@ -55,7 +58,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
   }
 
   function call(input: Request | string | URL, init: RequestInit | undefined, accessToken: string): Promise<Response> {
-    const request = input instanceof Request ? input : undefined
+    const request = asRequest(input)
     const headers = new Headers(init?.headers ?? request?.headers)
     headers.set(headerName, headerParts.join(accessToken))
     const redirect = init?.redirect ?? request?.redirect ?? 'follow'
@@ -70,7 +73,7 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
         throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${origin} is not in "allowedOrigins"`)
       }
     }
-    const request = input instanceof Request ? input : undefined
+    const request = asRequest(input)
     const signal = init?.signal ?? request?.signal
     // A stream can be sent once, and a Request's own body is a stream: its 401 is returned.
     const body = init?.body ?? request?.body

@@ -1,8 +1,8 @@
 import { createAuthorizedFetch } from './authorized-fetch.js'
-import { OAuthError, OAuthRefreshError, StorageError, TokenRequestError } from './errors.js'
+import { OAuthRefreshError, StorageError, TokenRequestError } from './errors.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
-import { createTokenEndpoint } from './token-request.js'
+import { createTokenEndpoint, isOAuthError } from './token-request.js'
 
 /** Options of `getAccessToken`. */
 export interface GetAccessTokenOptions {
@@ -50,10 +50,7 @@ function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undef
       onTimeout()
       reject(new TokenRequestError('TIMEOUT', `No token after ${ms} ms`))
     }, ms)
-    promise.then(
-      (value) => (settle(), resolve(value)),
-      (error: unknown) => (settle(), reject(error)),
-    )
+    promise.then(resolve, reject).finally(settle)
     if (signal?.aborted) abort()
     else signal?.addEventListener('abort', abort)
   })
@@ -171,7 +168,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       try {
         answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
       } catch (error) {
-        if (!(error instanceof OAuthError && error.error === 'invalid_grant')) throw error
+        if (!isOAuthError(error, 'invalid_grant')) throw error
         current = await replacement(current)
         if (!current || retried) throw error
         continue
@@ -198,12 +195,11 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
     signal?.throwIfAborted()
     const run = () => refresh(force, stale)
-    const shared = (inflight ??= (locks ? locks.request(`oauth-refresh:${key}`, run) : run()).finally(() => {
+    const forget = () => {
       if (inflight === shared) inflight = undefined
-    }))
-    const next = await waitFor(shared, maxWaitMs, signal, () => {
-      if (inflight === shared) inflight = undefined
-    })
+    }
+    const shared = (inflight ??= (locks ? locks.request(`oauth-refresh:${key}`, run) : run()).finally(forget))
+    const next = await waitFor(shared, maxWaitMs, signal, forget)
     return next.accessToken
   }
 

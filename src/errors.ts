@@ -31,16 +31,18 @@ export interface OAuthRefreshErrorOptions {
  * failed and never holds a client secret, refresh token or access token.
  */
 export class OAuthRefreshError extends Error {
+  // Fields set in constructors are `declare`d: no empty class field is emitted for them.
   /** A stable, machine-readable code. */
-  readonly code: OAuthRefreshErrorCode
+  declare readonly code: OAuthRefreshErrorCode
   /** The HTTP status of the token endpoint's answer, when there was one. */
-  readonly status?: number | undefined
+  declare readonly status?: number | undefined
 
   // A literal, not `new.target.name`: minifiers rename classes in users' bundles.
   override name = 'OAuthRefreshError'
 
   constructor(code: OAuthRefreshErrorCode, message: string, options: OAuthRefreshErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined)
+    // Error reads only `cause`, and sets it only when `options` has the key.
+    super(message, options)
     this.code = code
     this.status = options.status
   }
@@ -68,11 +70,11 @@ export class ConfigError extends OAuthRefreshError {
 export class OAuthError extends OAuthRefreshError {
   override name = 'OAuthError'
   /** The `error` code the server sent, e.g. `invalid_grant`. */
-  readonly error: string
+  declare readonly error: string
   /** The server's `error_description`, with any known secret removed. */
-  readonly errorDescription?: string | undefined
+  declare readonly errorDescription?: string | undefined
   /** The server's `error_uri`, with any known secret removed. */
-  readonly errorUri?: string | undefined
+  declare readonly errorUri?: string | undefined
   declare readonly status: number
 
   constructor(status: number, error: string, errorDescription?: string, errorUri?: string) {

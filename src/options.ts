@@ -1,5 +1,6 @@
 import * as v from 'valibot'
 import { ConfigError, type StorageError } from './errors.js'
+import { isStringArray, parseWith, string, text } from './schemas.js'
 import type { TokenStorage } from './storage/types.js'
 import { memoryStorage } from './storage/memory.js'
 import type { ClientAuthentication, RetryOptions, TokenEndpointConfig } from './token-request.js'
@@ -55,40 +56,49 @@ export interface ClientConfig {
   storage: TokenStorage
   storageKey: string
   leewayMs: number
-  fetch: typeof fetch
   allowedOrigins: Set<string> | undefined
   onStorageError: ((error: StorageError) => void) | undefined
 }
 
-const text = v.pipe(v.string(), v.nonEmpty())
-const strings = v.optional(v.record(v.string(), v.string()), {})
+// Checked by `strings` below: valibot's `record` would add more code than the whole check.
+const record = v.optional(v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null), {})
 // Up to setTimeout's 32-bit limit, beyond which timers fire at once.
-const atLeast = (min: number, fallback: number) => v.optional(v.pipe(v.number(), v.minValue(min), v.maxValue(2 ** 31 - 1)), fallback)
+const atLeast = (min: number, fallback: number) =>
+  v.optional(v.custom<number>((value) => typeof value === 'number' && value >= min && value <= 2 ** 31 - 1), fallback)
 const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
+const CLIENT_AUTHENTICATIONS: unknown[] = ['auto', 'basic', 'body']
 
 const OptionsSchema = v.object({
   tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
   clientId: text,
-  clientSecret: v.optional(v.string()),
+  clientSecret: v.optional(string),
   refreshToken: v.optional(text),
-  scope: v.optional(v.union([v.string(), v.array(v.string())])),
-  clientAuthentication: v.optional(v.picklist(['auto', 'basic', 'body']), 'auto'),
-  authorizationHeader: v.optional(v.object({ name: v.optional(text, 'Authorization'), pattern: v.optional(v.string(), 'Bearer {{access_token}}') }), {}),
+  scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value))),
+  clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value)), 'auto'),
+  authorizationHeader: v.optional(v.object({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }), {}),
   grantType: v.optional(text, 'refresh_token'),
-  tokenRequest: v.optional(v.object({ headers: strings, body: strings }), {}),
+  tokenRequest: v.optional(v.object({ headers: record, body: record }), {}),
   storage: v.optional(v.object({ get: fn, set: fn, delete: fn })),
   storageKey: v.optional(text),
   expiryLeewaySeconds: atLeast(0, 30),
   fetch: v.optional(fn),
   timeoutMs: atLeast(1, 10_000),
   retry: v.optional(v.object({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }), {}),
-  allowedOrigins: v.optional(v.array(v.string())),
+  allowedOrigins: v.optional(v.custom<string[]>(isStringArray)),
   onStorageError: v.optional(fn),
 })
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
 const fail = (name: string, problem: string) => new ConfigError(`Option "${name}" ${problem}`)
+
+/** A copy of `values`, each of which must be a string. */
+function strings(values: Record<string, unknown>, name: string): Record<string, string> {
+  for (const [key, value] of Object.entries(values)) {
+    if (typeof value !== 'string') throw fail(`${name}.${key}`, 'must be a string')
+  }
+  return { ...values } as Record<string, string>
+}
 
 function checkHeaders(headers: Record<string, string>, name: string) {
   try {
@@ -111,23 +121,19 @@ function parseUrl(value: string, name: string): URL {
  * the bad option; messages never repeat an option's value.
  */
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
-  const result = v.safeParse(OptionsSchema, options)
-  if (!result.success) {
-    throw fail(v.getDotPath(result.issues[0]) ?? 'options', 'is missing or invalid')
-  }
-  const o = result.output
+  const o = parseWith(OptionsSchema, options, (field) => fail(field ?? 'options', 'is missing or invalid'))
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
   if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
-    throw fail('tokenUrl', 'must use https: (http: only on localhost, 127.0.0.1 or [::1])')
+    throw fail('tokenUrl', 'must use https: (http: only on a loopback host)')
   }
   if (tokenUrl.hash) throw fail('tokenUrl', 'must not have a fragment')
   const { name, pattern } = o.authorizationHeader
   if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')
   checkHeaders({ [name]: pattern }, 'authorizationHeader')
-  checkHeaders(o.tokenRequest.headers, 'tokenRequest.headers')
+  const headers = strings(o.tokenRequest.headers, 'tokenRequest.headers')
+  checkHeaders(headers, 'tokenRequest.headers')
   if (o.clientAuthentication === 'basic' && o.clientSecret === undefined) throw fail('clientSecret', "is required by clientAuthentication 'basic'")
   const scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope
-  const platformFetch = (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init))
   return {
     endpoint: {
       tokenUrl: tokenUrl.href,
@@ -136,9 +142,9 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
       clientAuthentication: o.clientAuthentication,
       grantType: o.grantType,
       scope: scope || undefined,
-      headers: o.tokenRequest.headers,
-      body: o.tokenRequest.body,
-      fetch: platformFetch,
+      headers,
+      body: strings(o.tokenRequest.body, 'tokenRequest.body'),
+      fetch: (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init)),
       timeoutMs: o.timeoutMs,
       retry: o.retry,
     },
@@ -149,7 +155,6 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
     storage: options.storage ?? memoryStorage(),
     storageKey: o.storageKey ?? `oauth-refresh:${o.clientId}@${tokenUrl.href}`,
     leewayMs: o.expiryLeewaySeconds * 1000,
-    fetch: platformFetch,
     allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map((origin) => parseUrl(origin, 'allowedOrigins').origin)),
     onStorageError: o.onStorageError as ClientConfig['onStorageError'],
   }

@@ -52,9 +52,8 @@ const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic. */
 const formEncode = (value: string) => new URLSearchParams([['', value]]).toString().slice(1)
 
-const isStatus = (error: unknown, status: number) => error instanceof OAuthRefreshError && error.status === status
-
-const isOAuthError = (error: unknown, code: string) => error instanceof OAuthError && error.error === code
+/** Whether `error` is the token endpoint's OAuth error `code`, e.g. `invalid_grant`. */
+export const isOAuthError = (error: unknown, code: string) => error instanceof OAuthError && error.error === code
 
 /** Milliseconds from a `Retry-After` header, in seconds or as an HTTP date. */
 export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
@@ -141,7 +140,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
         }
         const error = parseErrorResponse(answer, secrets)
         if (answer.status !== 408 && answer.status !== 429 && answer.status < 500) {
-          if (method === 'basic' && config.clientAuthentication === 'auto' && (isStatus(error, 401) || isOAuthError(error, 'invalid_client'))) {
+          if (method === 'basic' && config.clientAuthentication === 'auto' && (error.status === 401 || isOAuthError(error, 'invalid_client'))) {
             method = 'body'
             attempt--
             continue

@@ -1,5 +1,6 @@
 import * as v from 'valibot'
 import { OAuthError, type OAuthRefreshError, TokenRequestError, TokenResponseError } from './errors.js'
+import { parseWith, text } from './schemas.js'
 
 /** The largest token endpoint body the SDK reads; anything larger is refused unread. */
 export const MAX_RESPONSE_BYTES = 1 << 20
@@ -20,19 +21,11 @@ export interface TokenAnswer {
   text: string
 }
 
-const SuccessSchema = v.looseObject({
-  access_token: v.pipe(v.string(), v.nonEmpty()),
-  token_type: v.optional(v.string()),
-  refresh_token: v.optional(v.pipe(v.string(), v.nonEmpty())),
-  expires_in: v.optional(v.unknown()),
-  scope: v.optional(v.string()),
-})
+// Only `access_token` must be right. The optional fields are read leniently below: refusing a
+// response for `"scope": null` would throw away a refresh token the server has already rotated.
+const SuccessSchema = v.object({ access_token: text })
 
-const ErrorSchema = v.looseObject({
-  error: v.string(),
-  error_description: v.optional(v.string()),
-  error_uri: v.optional(v.string()),
-})
+const ErrorSchema = v.object({ error: text })
 
 // About 31 years: beyond it a lifetime is nonsense and would overflow dates.
 const MAX_LIFETIME_SECONDS = 1e9
@@ -85,21 +78,22 @@ function parseJson({ status, headers, text }: TokenAnswer): unknown {
   }
 }
 
+const optionalText = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined)
+
 /**
  * Validates a successful token response (RFC 6749 §5.1): a JSON object with a non-empty
- * `access_token` and, when `token_type` is present, a bearer type in any case.
+ * `access_token` and, when `token_type` is a string, a bearer type in any case. A `null` or
+ * mistyped optional field counts as absent.
  */
 export function parseTokenResponse(answer: TokenAnswer): TokenResponse {
   const { status } = answer
-  const result = v.safeParse(SuccessSchema, parseJson(answer))
-  if (!result.success) {
-    throw new TokenResponseError('INVALID_RESPONSE', `Token response has no valid "${v.getDotPath(result.issues[0]) ?? 'access_token'}"`, { status })
-  }
-  const body = result.output
-  if (body.token_type && body.token_type.toLowerCase() !== 'bearer') {
+  const json = parseJson(answer) as Record<string, unknown>
+  const { access_token } = parseWith(SuccessSchema, json, () => new TokenResponseError('INVALID_RESPONSE', 'Token response has no valid "access_token"', { status }))
+  const tokenType = optionalText(json.token_type)
+  if (tokenType && tokenType.toLowerCase() !== 'bearer') {
     throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', 'Token response is not a Bearer token', { status })
   }
-  return { accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: lifetimeSeconds(body.expires_in), scope: body.scope }
+  return { accessToken: access_token, refreshToken: optionalText(json.refresh_token), expiresIn: lifetimeSeconds(json.expires_in), scope: optionalText(json.scope) }
 }
 
 /** Replaces every occurrence of a known secret in server-provided text. */
@@ -117,6 +111,8 @@ export function parseErrorResponse(answer: TokenAnswer, secrets: readonly (strin
     body = parseJson(answer)
   } catch {}
   const { status } = answer
-  if (!v.is(ErrorSchema, body)) return new TokenRequestError('HTTP_ERROR', `Token endpoint answered ${status}`, { status })
-  return new OAuthError(status, redact(body.error, secrets)!, redact(body.error_description, secrets), redact(body.error_uri, secrets))
+  const result = v.safeParse(ErrorSchema, body)
+  if (!result.success) return new TokenRequestError('HTTP_ERROR', `Token endpoint answered ${status}`, { status })
+  const { error_description, error_uri } = body as Record<string, unknown>
+  return new OAuthError(status, redact(result.output.error, secrets)!, redact(optionalText(error_description), secrets), redact(optionalText(error_uri), secrets))
 }

@@ -38,8 +38,9 @@ describe('parseTokenResponse', () => {
     expect(codeOf(() => parseTokenResponse(input))).toBe(code)
   })
 
-  it('names the bad field without its value', () => {
-    expect(() => parseTokenResponse(answer('{"access_token":"at","refresh_token":7}'))).toThrow(/"refresh_token"/)
+  it('reads null or mistyped optional fields as absent, so a rotated refresh token is not thrown away', () => {
+    expect(parseTokenResponse(answer('{"access_token":"at","refresh_token":"rt2","scope":null,"token_type":null}'))).toEqual({ accessToken: 'at', refreshToken: 'rt2' })
+    expect(parseTokenResponse(answer('{"access_token":"at","refresh_token":null,"scope":["a"]}'))).toEqual({ accessToken: 'at' })
   })
 })
 
@@ -68,6 +69,10 @@ describe('parseErrorResponse', () => {
   it('turns an RFC 6749 §5.2 body into an OAuthError', () => {
     const error = parseErrorResponse(answer('{"error":"invalid_grant","error_description":"expired","error_uri":"https://e/x"}', 400), [])
     expect(error).toMatchObject({ name: 'OAuthError', code: 'OAUTH_ERROR', error: 'invalid_grant', errorDescription: 'expired', errorUri: 'https://e/x', status: 400 })
+  })
+
+  it('reads an error whose optional fields are null', () => {
+    expect(parseErrorResponse(answer('{"error":"invalid_grant","error_description":null}', 400), [])).toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_grant', errorDescription: undefined })
   })
 
   it('redacts secrets a server echoes back', () => {
