@@ -13,7 +13,7 @@ export interface KVNamespaceLike {
 
 /** How grants are laid out in the namespace. */
 export interface CloudflareKVStorageOptions {
-  /** Put before every storage key. Default `'oauth-refresh:'`, so the grants of a shared namespace are easy to tell apart. */
+  /** Put before every storage key. Default none: the client's default key starts with `oauth-refresh:`. */
   prefix?: string
   /** Seconds after each write at which KV deletes the grant; an integer of at least 60, the minimum KV allows. Default: never. */
   expirationTtl?: number
@@ -32,7 +32,7 @@ const MIN_EXPIRATION_TTL = 60
  * - **No single flight across isolates.** One client shares one refresh among the requests of its
  *   isolate, but two isolates (or locations) can refresh the same grant at once. With a provider
  *   that rotates refresh tokens, the second refresh then sends a spent token and gets
- *   `invalid_grant`, which deletes the grant. Prefer one grant per isolate-affine key (e.g. per
+ *   `invalid_grant`; where its read of KV is stale, it may delete the grant the first just stored. Prefer one grant per isolate-affine key (e.g. per
  *   user or session), or keep the grant in a Durable Object when every isolate must share one
  *   refresh strictly.
  *
@@ -43,14 +43,15 @@ const MIN_EXPIRATION_TTL = 60
  * import { createRefreshClient } from 'oauth-refresh'
  * import { cloudflareKVStorage } from 'oauth-refresh/cloudflare-kv'
  *
+ * let client // at module scope: the requests of one isolate share one refresh
  * export default {
  *   async fetch(request, env) {
- *     const client = createRefreshClient({
+ *     client ??= createRefreshClient({
  *       tokenUrl: 'https://auth.example.com/oauth/token',
  *       clientId: env.CLIENT_ID,
  *       clientSecret: env.CLIENT_SECRET,
  *       refreshToken: env.REFRESH_TOKEN,
- *       storage: cloudflareKVStorage(env.TOKENS, { prefix: 'api:' }),
+ *       storage: cloudflareKVStorage(env.TOKENS),
  *     })
  *     return client.fetch('https://api.example.com/me')
  *   },
@@ -58,7 +59,8 @@ const MIN_EXPIRATION_TTL = 60
  * @see https://developers.cloudflare.com/kv/concepts/how-kv-works/
  */
 export function cloudflareKVStorage(namespace: KVNamespaceLike, options: CloudflareKVStorageOptions = {}): TokenStorage {
-  const { prefix = 'oauth-refresh:', expirationTtl } = options
+  // No prefix by default: the client's default storage key already starts with 'oauth-refresh:'.
+  const { prefix = '', expirationTtl } = options
   if (!isKVNamespace(namespace)) {
     throw new ConfigError('"namespace" must be a Workers KV binding with get, put and delete methods')
   }

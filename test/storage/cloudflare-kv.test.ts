@@ -29,8 +29,8 @@ describeClientPersistence('cloudflareKVStorage', () => cloudflareKVStorage(kv))
 const rejection = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error)
 
 describe('cloudflareKVStorage', () => {
-  it("stores JSON text under the 'oauth-refresh:' prefix by default", async () => {
-    await cloudflareKVStorage(kv).set('default-prefix', fullTokenSet())
+  it('stores JSON text under the key itself by default (the client key has its own prefix)', async () => {
+    await cloudflareKVStorage(kv).set('oauth-refresh:default-prefix', fullTokenSet())
     expect(JSON.parse((await kv.get('oauth-refresh:default-prefix', 'text'))!)).toStrictEqual(fullTokenSet())
   })
 
@@ -93,7 +93,7 @@ describe('cloudflareKVStorage', () => {
 
   it('rejects a stored value that is not JSON with a StorageError that quotes none of it', async () => {
     // V8's SyntaxError message would quote part of this text.
-    await kv.put('oauth-refresh:broken', '{"refreshToken":rt-must-not-leak}')
+    await kv.put('broken', '{"refreshToken":rt-must-not-leak}')
     const error = await rejection(cloudflareKVStorage(kv).get('broken'))
     expect(error).toBeInstanceOf(StorageError)
     expect(error).toMatchObject({ code: 'STORAGE_ERROR', message: 'Cloudflare KV holds a value that is not JSON' })
