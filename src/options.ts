@@ -68,7 +68,7 @@ const atLeast = (min: number, fallback: number) =>
 const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 const CLIENT_AUTHENTICATIONS: unknown[] = ['auto', 'basic', 'body']
 
-const OptionsSchema = v.object({
+const OptionsSchema = v.strictObject({
   tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
   clientId: text,
   clientSecret: v.optional(string),
@@ -121,7 +121,10 @@ function parseUrl(value: string, name: string): URL {
  * the bad option; messages never repeat an option's value.
  */
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
-  const o = parseWith(OptionsSchema, options, (field) => fail(field ?? 'options', 'is missing or invalid'))
+  // Strict at the top, so a misspelt `clientSecret` is an error rather than a public client.
+  const o = parseWith(OptionsSchema, options, (field = 'options') =>
+    fail(field, field.split('.')[0]! in OptionsSchema.entries || field === 'options' ? 'is missing or invalid' : 'is not a known option'),
+  )
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
   if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
     throw fail('tokenUrl', 'must use https: (http: only on a loopback host)')

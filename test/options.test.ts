@@ -44,6 +44,7 @@ describe('parseOptions', () => {
     ['an invalid extra token request header', { ...base, tokenRequest: { headers: { 'X Tenant': 'a' } } }, /"tokenRequest.headers"/],
     ["'basic' without a client secret", { ...base, clientAuthentication: 'basic' }, /"clientSecret"/],
     ['a timeout beyond what timers can hold', { ...base, timeoutMs: 3e9 }, /"timeoutMs"/],
+    ['a misspelt option', { ...base, clientSecert: 's' }, /Option "clientSecert" is not a known option/],
     ['a negative leeway', { ...base, expiryLeewaySeconds: -1 }, /"expiryLeewaySeconds"/],
     ['a storage without delete', { ...base, storage: { get: async () => undefined, set: async () => {} } }, /"storage.delete"/],
     ['zero attempts', { ...base, retry: { attempts: 0 } }, /"retry.attempts"/],
