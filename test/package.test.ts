@@ -1,7 +1,9 @@
 import { execFile, execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { publint } from 'publint'
 import { measureBundle } from '../bench/size.mjs'
 import { serve } from './support/loopback.js'
 
@@ -17,6 +19,11 @@ describe('the built package', () => {
         expect(() => readFileSync(new URL(`../${file}`, import.meta.url)), file).not.toThrow()
       }
     }
+  })
+
+  it('passes publint in strict mode', async () => {
+    const { messages } = await publint({ pkgDir: fileURLToPath(new URL('..', import.meta.url)), strict: true })
+    expect(messages.map((message) => `${message.type} ${message.code} ${message.path.join('.')}`)).toEqual([])
   })
 
   it('is importable by name through its exports, as ESM and as CJS, with the same public API', () => {
