@@ -194,22 +194,14 @@ describe('rotation', () => {
 })
 
 describe('expiry', () => {
-  it('refreshes expiryLeewaySeconds before expires_in runs out', async () => {
-    const { server, client } = await setup({ expiresIn: 120 }, { expiryLeewaySeconds: 30 })
+  it.each([
+    ['refreshes expiryLeewaySeconds before expires_in runs out', 120, 89_000],
+    ['never takes more leeway than half the lifetime, so short tokens are not refreshed on every call', 10, 4_000],
+  ])('%s', async (_, expiresIn, stillFreshAfterMs) => {
+    const { server, client } = await setup({ expiresIn }, { expiryLeewaySeconds: 30 })
     vi.useFakeTimers({ toFake: ['Date'] })
     const first = await client.getAccessToken()
-    vi.advanceTimersByTime(89_000)
-    expect(await client.getAccessToken()).toBe(first)
-    vi.advanceTimersByTime(2_000)
-    expect(await client.getAccessToken()).not.toBe(first)
-    expect(server.tokenRequests).toHaveLength(2)
-  })
-
-  it('never takes more leeway than half the lifetime, so short tokens are not refreshed on every call', async () => {
-    const { server, client } = await setup({ expiresIn: 10 }, { expiryLeewaySeconds: 30 })
-    vi.useFakeTimers({ toFake: ['Date'] })
-    const first = await client.getAccessToken()
-    vi.advanceTimersByTime(4_000)
+    vi.advanceTimersByTime(stillFreshAfterMs)
     expect(await client.getAccessToken()).toBe(first)
     vi.advanceTimersByTime(2_000)
     expect(await client.getAccessToken()).not.toBe(first)
