@@ -126,13 +126,8 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     let doubted = false
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
-      let answer: TokenAnswer | undefined
       try {
-        answer = await send(refreshToken, method)
-      } catch (error) {
-        failure = networkFailure(error)
-      }
-      if (answer) {
+        const answer = await send(refreshToken, method)
         if (answer.status >= 200 && answer.status < 300) {
           const tokens = parseTokenResponse(answer)
           remembered = method
@@ -148,8 +143,10 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
           throw doubted && isOAuthError(error, 'invalid_grant') ? inDoubt(error) : error
         }
         failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
+      } catch (error) {
+        // Rethrows the SDK's own verdicts (an OAuth error, a bad response); keeps network faults.
+        failure = networkFailure(error)
       }
-      failure = failure!
       if (failure.inDoubt && doubted) throw inDoubt(failure.error)
       doubted ||= failure.inDoubt
       const delay = failure.retryAfterMs ?? Math.random() * Math.min(config.retry.maxDelayMs, config.retry.baseDelayMs * 2 ** (attempt - 1))
