@@ -194,12 +194,15 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
     signal?.throwIfAborted()
+    const calledAt = Date.now()
     const run = () => refresh(force, stale)
     const forget = () => {
       if (inflight === shared) inflight = undefined
     }
     const shared = (inflight ??= (locks ? locks.request(`oauth-refresh:${key}`, run) : run()).finally(forget))
     const next = await waitFor(shared, maxWaitMs, signal, forget)
+    // A forced caller that joined a flight which only read a stored token still wants a new one.
+    if (force && (next.obtainedAt ?? 0) < calledAt) return token(true, stale, signal)
     return next.accessToken
   }
 

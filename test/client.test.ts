@@ -48,6 +48,18 @@ describe('getAccessToken', () => {
     expect(server.tokenRequests).toHaveLength(1)
   })
 
+  it('forceRefresh that joins a flight which only read storage still gets a new token', async () => {
+    const storage = memoryStorage()
+    const stored = { accessToken: 'stored-token', refreshToken: 'demo-refresh-token', obtainedAt: Date.now() - 1_000, grantId: 'x' }
+    await storage.set('grant', stored)
+    const { server, client } = await setup({}, { storage, refreshToken: undefined })
+    const [plain, forced] = await Promise.all([client.getAccessToken(), client.getAccessToken({ forceRefresh: true })])
+    expect(plain).toBe('stored-token')
+    expect(forced).not.toBe('stored-token')
+    expect(server.issuedTokens).toContain(forced)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
   it('forceRefresh gets a new token even when the current one is valid', async () => {
     const { server, client } = await setup()
     const first = await client.getAccessToken()
