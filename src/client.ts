@@ -79,17 +79,34 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   const endpoint = createTokenEndpoint(config.endpoint)
   const configured = config.refreshToken && { refreshToken: config.refreshToken, grantId: fingerprint(config.refreshToken) }
   const { attempts, maxDelayMs } = config.endpoint.retry
-  // Longer than any refresh can take: every attempt timing out and backing off at the cap, plus
-  // one more such span for storage. Within setTimeout's 32-bit range.
-  const maxWaitMs = Math.min((attempts + 1) * (config.endpoint.timeoutMs + maxDelayMs), 2 ** 31 - 1)
+  // Longer than any refresh can take: twice (a retry after invalid_grant, the Basic-to-body
+  // fallback) every attempt timing out and backing off at the cap, plus such a span for storage.
+  // Within setTimeout's 32-bit range.
+  const maxWaitMs = Math.min((2 * attempts + 2) * (config.endpoint.timeoutMs + maxDelayMs), 2 ** 31 - 1)
   // Browsers: one refresh at a time across the tabs and workers that share this storage.
   const locks = (globalThis as { navigator?: { locks?: { request<T>(name: string, run: () => Promise<T>): Promise<T> } } }).navigator?.locks
+  /** Runs `task` under the Web Lock of this grant, or without one where locks are missing or refused (sandboxed frames). */
+  function exclusive<T>(task: () => Promise<T>): Promise<T> {
+    if (!locks) return task()
+    let ran = false
+    return locks.request(`oauth-refresh:${key}`, () => ((ran = true), task())).catch((error: unknown) => {
+      if (ran) throw error
+      return task()
+    })
+  }
 
   let grant: StoredTokenSet | undefined
   let loaded = false
-  // Bumped by clear(), so nothing that was in flight brings the grant back.
+  // Bumped by clear(): nothing in flight brings the grant back, and a cleared client takes no
+  // grant from storage (another context may store the grant again).
   let epoch = 0
   let inflight: Promise<Grant> | undefined
+  let inflightSince = 0
+
+  /** Lets the next caller start afresh once `flight` is settled or given up on. */
+  const forget = (flight: Promise<Grant>) => {
+    if (inflight === flight) inflight = undefined
+  }
 
   const isFresh = (set: StoredTokenSet | undefined, stale?: string): set is Grant => {
     if (!set?.accessToken || set.accessToken === stale) return false
@@ -100,7 +117,10 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
 
   /** A stored value of this configuration's grant, as new as the one in memory or newer. */
   const isNewerGrant = (set: StoredTokenSet | undefined): set is StoredTokenSet =>
-    typeof set?.refreshToken === 'string' && (!configured || set.grantId === configured.grantId) && (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? 0)
+    epoch === 0 &&
+    typeof set?.refreshToken === 'string' &&
+    (!configured || set.grantId === configured.grantId) &&
+    (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? 0)
 
   const cleared = () => new OAuthRefreshError('NO_GRANT', 'The grant was cleared')
 
@@ -130,15 +150,20 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     return grant
   }
 
-  async function save(next: Grant, at: number) {
+  /** Runs a storage write; a failure is reported, not thrown: the grant in memory stays usable. */
+  async function attempt(write: () => Promise<void>, failure: string) {
     try {
-      await storage.set(key, next)
+      await write()
     } catch (cause) {
-      report(new StorageError('Storing the grant failed; it is kept in memory', cause))
+      report(new StorageError(failure, cause))
     }
+  }
+
+  async function save(next: Grant, at: number) {
+    await attempt(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory')
     if (at !== epoch) {
       // clear() ran meanwhile, and its delete may have landed before this write.
-      await storage.delete(key)
+      await attempt(() => storage.delete(key), 'Deleting the grant failed')
       throw cleared()
     }
   }
@@ -148,13 +173,10 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
    * the refused grant is deleted, from storage only if storage still holds it.
    */
   async function replacement(dead: StoredTokenSet): Promise<StoredTokenSet | undefined> {
-    try {
-      const stored = await storage.get(key)
-      if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return (grant = stored)
-      if (stored?.refreshToken === dead.refreshToken) await storage.delete(key)
-    } catch (cause) {
-      report(new StorageError('Deleting the grant failed', cause))
-    }
+    let stored: StoredTokenSet | undefined
+    await attempt(async () => void (stored = await storage.get(key)), 'Reading the grant failed')
+    if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return (grant = stored)
+    if (stored?.refreshToken === dead.refreshToken) await attempt(() => storage.delete(key), 'Deleting the grant failed')
     if (grant?.refreshToken === dead.refreshToken) grant = undefined
   }
 
@@ -194,15 +216,16 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
     signal?.throwIfAborted()
-    const calledAt = Date.now()
-    const run = () => refresh(force, stale)
-    const forget = () => {
-      if (inflight === shared) inflight = undefined
+    if (!inflight) {
+      inflightSince = Date.now()
+      const flight: Promise<Grant> = exclusive(() => refresh(force, stale)).finally(() => forget(flight))
+      inflight = flight
     }
-    const shared = (inflight ??= (locks ? locks.request(`oauth-refresh:${key}`, run) : run()).finally(forget))
-    const next = await waitFor(shared, maxWaitMs, signal, forget)
+    const shared = inflight
+    const since = inflightSince
+    const next = await waitFor(shared, maxWaitMs, signal, () => forget(shared))
     // A forced caller that joined a flight which only read a stored token still wants a new one.
-    if (force && (next.obtainedAt ?? 0) < calledAt) return token(true, stale, signal)
+    if (force && (next.obtainedAt ?? 0) < since) return token(true, stale, signal)
     return next.accessToken
   }
 

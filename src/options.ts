@@ -61,7 +61,11 @@ export interface ClientConfig {
 }
 
 // Checked by `strings` below: valibot's `record` would add more code than the whole check.
-const record = v.optional(v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null), {})
+// A plain object: a `Headers` or `Map` would pass as an object and lose its entries.
+const record = v.optional(
+  v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value))),
+  {},
+)
 // Up to setTimeout's 32-bit limit, beyond which timers fire at once.
 const atLeast = (min: number, fallback: number) =>
   v.optional(v.custom<number>((value) => typeof value === 'number' && value >= min && value <= 2 ** 31 - 1), fallback)
@@ -72,18 +76,19 @@ const OptionsSchema = v.strictObject({
   tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
   clientId: text,
   clientSecret: v.optional(string),
-  refreshToken: v.optional(text),
+  // An empty string (an unset environment variable) counts as absent: the stored grant may resume.
+  refreshToken: v.optional(string),
   scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value))),
   clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value)), 'auto'),
-  authorizationHeader: v.optional(v.object({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }), {}),
+  authorizationHeader: v.optional(v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }), {}),
   grantType: v.optional(text, 'refresh_token'),
-  tokenRequest: v.optional(v.object({ headers: record, body: record }), {}),
+  tokenRequest: v.optional(v.strictObject({ headers: record, body: record }), {}),
   storage: v.optional(v.object({ get: fn, set: fn, delete: fn })),
   storageKey: v.optional(text),
   expiryLeewaySeconds: atLeast(0, 30),
   fetch: v.optional(fn),
   timeoutMs: atLeast(1, 10_000),
-  retry: v.optional(v.object({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }), {}),
+  retry: v.optional(v.strictObject({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }), {}),
   allowedOrigins: v.optional(v.custom<string[]>(isStringArray)),
   onStorageError: v.optional(fn),
 })
@@ -121,10 +126,8 @@ function parseUrl(value: string, name: string): URL {
  * the bad option; messages never repeat an option's value.
  */
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
-  // Strict at the top, so a misspelt `clientSecret` is an error rather than a public client.
-  const o = parseWith(OptionsSchema, options, (field = 'options') =>
-    fail(field, field.split('.')[0]! in OptionsSchema.entries || field === 'options' ? 'is missing or invalid' : 'is not a known option'),
-  )
+  // Strict objects, so a misspelt `clientSecret` is an error rather than a public client.
+  const o = parseWith(OptionsSchema, options, (field = 'options', unknown) => fail(field, unknown ? 'is not a known option' : 'is missing or invalid'))
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
   if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
     throw fail('tokenUrl', 'must use https: (http: only on a loopback host)')
@@ -151,7 +154,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
       timeoutMs: o.timeoutMs,
       retry: o.retry,
     },
-    refreshToken: o.refreshToken,
+    refreshToken: o.refreshToken || undefined,
     headerName: name,
     headerParts: pattern.split('{{access_token}}'),
     // The caller's own object, not valibot's copy: a class-based adapter keeps its `this`.

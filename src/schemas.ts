@@ -11,11 +11,17 @@ export const text = v.custom<string>((value) => typeof value === 'string' && val
 export const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string')
 
 /**
- * Validates `value` against `schema`. On failure throws `invalid(field)`, where `field` is the
- * dot path of the first bad field, or undefined when `value` itself is bad.
+ * Validates `value` against `schema`. On failure throws `invalid(field, unknown)`, where `field`
+ * is the dot path of the first bad field (undefined when `value` itself is bad) and `unknown`
+ * says a strict object met a key it does not know.
  */
-export function parseWith<T extends v.GenericSchema>(schema: T, value: unknown, invalid: (field: string | undefined) => Error): v.InferOutput<T> {
+export function parseWith<T extends v.GenericSchema>(
+  schema: T,
+  value: unknown,
+  invalid: (field: string | undefined, unknown: boolean) => Error,
+): v.InferOutput<T> {
   const result = v.safeParse(schema, value)
-  if (!result.success) throw invalid(result.issues[0].path?.map((item) => item.key).join('.'))
-  return result.output
+  if (result.success) return result.output
+  const [issue] = result.issues
+  throw invalid(issue.path?.map((item) => item.key).join('.'), issue.expected === 'never')
 }

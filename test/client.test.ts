@@ -183,6 +183,60 @@ describe('races', () => {
   })
 })
 
+describe('more races', () => {
+  it('works where Web Locks exist but refuse (a sandboxed frame): the refresh runs without the lock', async () => {
+    const request = vi.fn(() => Promise.reject(new DOMException('opaque origin', 'SecurityError')))
+    vi.stubGlobal('navigator', { locks: { request } })
+    try {
+      const { server, client } = await setup()
+      expect(server.issuedTokens).toContain(await client.getAccessToken())
+      expect(request).toHaveBeenCalledOnce()
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
+  it('takes the Web Lock of its storage key around each refresh where locks exist', async () => {
+    const names: string[] = []
+    vi.stubGlobal('navigator', { locks: { request: (name: string, run: () => Promise<unknown>) => (names.push(name), run()) } })
+    try {
+      const { client } = await setup()
+      await client.getAccessToken()
+      await client.getAccessToken({ forceRefresh: true })
+      expect(names).toEqual(['oauth-refresh:grant', 'oauth-refresh:grant'])
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
+  it('a cleared client takes no grant that another context stores afterwards', async () => {
+    const storage = memoryStorage()
+    const { server, client } = await setup({}, { storage })
+    const other = createRefreshClient(demoClient(server, { storage, storageKey: 'grant' }))
+    await client.getAccessToken()
+    await other.getAccessToken()
+    await client.clear()
+    // The other context still holds the grant in memory, refreshes and stores it again.
+    await other.getAccessToken({ forceRefresh: true })
+    expect(await storage.get('grant')).toBeDefined()
+    await expect(client.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT' })
+  })
+
+  it('a forced call that joins a refresh whose grant is still being stored makes no second request', async () => {
+    const base = memoryStorage()
+    let writing!: () => void
+    const writeStarted = new Promise<void>((resolve) => (writing = resolve))
+    const storage: TokenStorage = { ...base, set: async (key, value) => (writing(), await new Promise((resolve) => setTimeout(resolve, 50)), base.set(key, value)) }
+    const { server, client } = await setup({}, { storage })
+    const first = client.getAccessToken()
+    await writeStarted
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const forced = client.getAccessToken({ forceRefresh: true })
+    expect(await forced).toBe(await first)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+})
+
 describe('rotation', () => {
   it('writes a rotated refresh token to storage before any caller gets the access token', async () => {
     const base = memoryStorage()

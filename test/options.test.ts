@@ -15,6 +15,10 @@ describe('parseOptions', () => {
     expect(config.allowedOrigins).toBeUndefined()
   })
 
+  it('reads an empty refresh token (an unset environment variable) as none', () => {
+    expect(parseOptions({ ...base, refreshToken: '' }).refreshToken).toBeUndefined()
+  })
+
   it('joins a scope array with spaces and drops an empty scope', () => {
     expect(parseOptions({ ...base, scope: ['read', 'write'] }).endpoint.scope).toBe('read write')
     expect(parseOptions({ ...base, scope: [] }).endpoint.scope).toBeUndefined()
@@ -45,6 +49,8 @@ describe('parseOptions', () => {
     ["'basic' without a client secret", { ...base, clientAuthentication: 'basic' }, /"clientSecret"/],
     ['a timeout beyond what timers can hold', { ...base, timeoutMs: 3e9 }, /"timeoutMs"/],
     ['a misspelt option', { ...base, clientSecert: 's' }, /Option "clientSecert" is not a known option/],
+    ['a misspelt nested option', { ...base, retry: { attempts: 2, jitter: true } }, /Option "retry.jitter" is not a known option/],
+    ['extra headers given as a Headers object, whose entries would be lost', { ...base, tokenRequest: { headers: new Headers({ a: 'b' }) } }, /"tokenRequest.headers"/],
     ['a negative leeway', { ...base, expiryLeewaySeconds: -1 }, /"expiryLeewaySeconds"/],
     ['a storage without delete', { ...base, storage: { get: async () => undefined, set: async () => {} } }, /"storage.delete"/],
     ['zero attempts', { ...base, retry: { attempts: 0 } }, /"retry.attempts"/],
