@@ -89,7 +89,11 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   function exclusive<T>(task: () => Promise<T>): Promise<T> {
     if (!locks) return task()
     let ran = false
-    return locks.request(`oauth-refresh:${key}`, () => ((ran = true), task())).catch((error: unknown) => {
+    const locked = () => {
+      ran = true
+      return task()
+    }
+    return locks.request(`oauth-refresh:${key}`, locked).catch((error: unknown) => {
       if (ran) throw error
       return task()
     })
@@ -115,7 +119,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     return Date.now() < set.expiresAt - Math.min(leewayMs, lifetime / 2)
   }
 
-  /** A stored value of this configuration's grant, as new as the one in memory or newer. */
+  /** A stored value of this configuration's grant, as new as the one in memory or newer; none after clear(). */
   const isNewerGrant = (set: StoredTokenSet | undefined): set is StoredTokenSet =>
     epoch === 0 &&
     typeof set?.refreshToken === 'string' &&
