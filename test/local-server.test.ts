@@ -39,6 +39,21 @@ describe('local server', () => {
     expect(server.apiRequests).toBe(2)
   })
 
+  it('with revokeOnReuse, a spent refresh token revokes the whole grant (RFC 9700 §4.14.2)', async () => {
+    const server = await start({ revokeOnReuse: true })
+    const first = await (await refresh(server, { ...bodyAuth, refresh_token: 'demo-refresh-token' })).json()
+    const second = await (await refresh(server, { ...bodyAuth, refresh_token: first.refresh_token })).json()
+    expect(server.grantRevoked).toBe(false)
+
+    const reused = await refresh(server, { ...bodyAuth, refresh_token: first.refresh_token })
+    expect([reused.status, (await reused.json()).error]).toEqual([400, 'invalid_grant'])
+    expect(server.grantRevoked).toBe(true)
+    const latest = await refresh(server, { ...bodyAuth, refresh_token: second.refresh_token })
+    expect([latest.status, (await latest.json()).error], 'the newest refresh token died with the grant').toEqual([400, 'invalid_grant'])
+    const api = await fetch(`${server.apiUrl}/me`, { headers: { authorization: `Bearer ${second.access_token}` } })
+    expect(api.status, 'and so did its access token').toBe(401)
+  })
+
   it('form-decodes HTTP Basic credentials (RFC 6749 §2.3.1) and rejects two methods at once', async () => {
     const clientId = 'my client:1+%ü'
     const clientSecret = 'sëcret: +%2B'

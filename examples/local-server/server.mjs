@@ -13,6 +13,8 @@ import { randomUUID } from 'node:crypto'
  * @property {string} [refreshToken] The initially valid refresh token. Default `demo-refresh-token`.
  * @property {number | null} [expiresIn] `expires_in` of issued tokens in seconds; `null` omits it. Default 3600.
  * @property {boolean} [rotate] Issue a new refresh token on every refresh (the old one dies). Default true.
+ * @property {boolean} [revokeOnReuse] A spent (rotated-away) refresh token presented again revokes the
+ *   whole grant, as RFC 9700 §4.14.2 advises and oidc-provider does. Default false.
  * @property {number} [latencyMs] Delay of every token response. Default 0.
  * @property {'any' | 'basic' | 'body'} [acceptClientAuth] Client authentication methods accepted. Default `any`.
  * @property {string} [grantType] The grant type the token endpoint accepts. Default `refresh_token`.
@@ -72,6 +74,7 @@ import { randomUUID } from 'node:crypto'
  * @property {LargeBodyRecord[]} largeBodies One per `sizeBytes` fault answered.
  * @property {string[]} issuedTokens Every access and refresh token the server handed out, for leak checks.
  * @property {string} validRefreshToken The refresh token the server accepts now.
+ * @property {boolean} grantRevoked A spent refresh token came back with `revokeOnReuse`: the grant is dead.
  * @property {() => void} revokeAccessTokens Invalidate every issued access token.
  * @property {(refreshToken: string) => void} setRefreshToken Make this the one valid refresh token.
  * @property {(fault: Fault) => void} fault Queue a fault for the next token request.
@@ -102,6 +105,7 @@ export async function startLocalServer(options = {}) {
     refreshToken = 'demo-refresh-token',
     expiresIn = 3600,
     rotate = true,
+    revokeOnReuse = false,
     latencyMs = 0,
     acceptClientAuth = 'any',
     grantType = 'refresh_token',
@@ -111,6 +115,9 @@ export async function startLocalServer(options = {}) {
   const [apiPrefix, apiSuffix] = apiPattern.split('{{access_token}}')
 
   let validRefreshToken = refreshToken
+  let grantRevoked = false
+  /** Refresh tokens rotated away: presenting one again is reuse (RFC 9700 §4.14.2). */
+  const spentRefreshTokens = new Set()
   let tokenHits = 0
   let apiRequests = 0
   /** @type {Map<string, number | undefined>} access token → expiry (epoch ms) */
@@ -206,6 +213,7 @@ export async function startLocalServer(options = {}) {
     const body = { access_token: accessToken, token_type: fault.tokenType ?? 'Bearer' }
     if (lifetime !== null && lifetime !== undefined) body.expires_in = lifetime
     if (fault.rotate ?? rotate) {
+      spentRefreshTokens.add(validRefreshToken)
       validRefreshToken = `rt-${randomUUID()}`
       issuedTokens.push(validRefreshToken)
       body.refresh_token = validRefreshToken
@@ -322,6 +330,12 @@ export async function startLocalServer(options = {}) {
     }
     if (form.grant_type !== grantType) return oauthError(400, 'unsupported_grant_type', `grant_type must be ${grantType}`)
     if (!form.refresh_token) return oauthError(400, 'invalid_request', 'refresh_token is missing')
+    if (revokeOnReuse && spentRefreshTokens.has(form.refresh_token)) {
+      grantRevoked = true
+      validRefreshToken = `revoked-${randomUUID()}`
+      accessTokens.clear()
+      return oauthError(400, 'invalid_grant', 'refresh token already used; the grant is revoked')
+    }
     if (form.refresh_token !== validRefreshToken) return oauthError(400, 'invalid_grant', 'refresh token is invalid, expired or revoked')
 
     const body = issueTokens(form, fault)
@@ -387,6 +401,9 @@ export async function startLocalServer(options = {}) {
     },
     get validRefreshToken() {
       return validRefreshToken
+    },
+    get grantRevoked() {
+      return grantRevoked
     },
     revokeAccessTokens() {
       accessTokens.clear()
