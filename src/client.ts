@@ -220,6 +220,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
     signal?.throwIfAborted()
+    const joined = inflight
     if (!inflight) {
       inflightSince = Date.now()
       const flight: Promise<Grant> = exclusive(() => refresh(force, stale)).finally(() => forget(flight))
@@ -228,8 +229,9 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     const shared = inflight
     const since = inflightSince
     const next = await waitFor(shared, maxWaitMs, signal, () => forget(shared))
-    // A forced caller that joined a flight which only read a stored token still wants a new one.
-    if (force && (next.obtainedAt ?? 0) < since) return token(true, stale, signal)
+    // A forced caller that joined a flight which only read a stored token still wants a new one;
+    // so does one that joined a flight started for other callers and got back its stale token.
+    if ((force && (next.obtainedAt ?? 0) < since) || (joined && next.accessToken === stale)) return token(force, stale, signal)
     return next.accessToken
   }
 
