@@ -258,6 +258,32 @@ describe('more races', () => {
     }
   })
 
+  it('a forced call that joins a refresh waiting for the lock gets a new token, not one stored meanwhile', async () => {
+    const server = await serve()
+    const options = demoClient(server, { storage: memoryStorage(), storageKey: 'grant' })
+    const other = createRefreshClient(options)
+    let free!: () => void
+    const held = new Promise<void>((resolve) => (free = resolve))
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 5))
+    vi.stubGlobal('navigator', { locks: { request: async (_name: string, run: () => Promise<unknown>) => (await held, run()) } })
+    try {
+      const client = createRefreshClient(options)
+      const plain = client.getAccessToken()
+      await pause()
+      // Another tab refreshes while this client waits for the lock; then a forced call joins.
+      const stored = await other.getAccessToken()
+      const forced = client.getAccessToken({ forceRefresh: true })
+      await pause()
+      free()
+      expect(await plain).toBe(stored)
+      expect(await forced).not.toBe(stored)
+      expect(server.issuedTokens).toContain(await forced)
+      expect(server.tokenRequests).toHaveLength(2)
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
   it('a cleared client takes no grant that another context stores afterwards', async () => {
     const storage = memoryStorage()
     const { server, client } = await setup({}, { storage })
