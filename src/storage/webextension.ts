@@ -1,5 +1,6 @@
-import { ConfigError, StorageError } from '../errors.js'
-import type { StoredTokenSet, TokenStorage } from './types.js'
+import { ConfigError } from '../errors.js'
+import { asTokenSet, backendCall, hasMethods } from './adapter.js'
+import type { TokenStorage } from './types.js'
 
 /**
  * The part of an extension storage area the adapter uses: the promise API of
@@ -52,7 +53,7 @@ const OPTIONS = ['prefix']
  * @see https://developer.chrome.com/docs/extensions/reference/api/storage
  */
 export function webExtensionStorage(area: StorageAreaLike, options: WebExtensionStorageOptions = {}): TokenStorage {
-  if (!isStorageArea(area)) {
+  if (!hasMethods(area, ['get', 'set', 'remove'])) {
     throw new ConfigError('"area" must be an extension storage area such as chrome.storage.local, with get, set and remove methods')
   }
   if ('QUOTA_BYTES_PER_ITEM' in area) {
@@ -68,35 +69,14 @@ export function webExtensionStorage(area: StorageAreaLike, options: WebExtension
   return {
     async get(key) {
       const fullKey = prefix + key
-      const items = await call('get', () => area.get(fullKey))
-      return items[fullKey] === undefined ? undefined : asTokenSet(items[fullKey])
+      const items = await backendCall('Extension storage get', () => area.get(fullKey))
+      return items[fullKey] === undefined ? undefined : asTokenSet(items[fullKey], 'Extension storage')
     },
     async set(key, value) {
-      await call('set', () => area.set({ [prefix + key]: value }))
+      await backendCall('Extension storage set', () => area.set({ [prefix + key]: value }))
     },
     async delete(key) {
-      await call('remove', () => area.remove(prefix + key))
+      await backendCall('Extension storage remove', () => area.remove(prefix + key))
     },
   }
-}
-
-function isStorageArea(value: unknown): value is StorageAreaLike {
-  if (typeof value !== 'object' || value === null) return false
-  const { get, set, remove } = value as Record<string, unknown>
-  return typeof get === 'function' && typeof set === 'function' && typeof remove === 'function'
-}
-
-async function call<T>(operation: string, request: () => Promise<T>): Promise<T> {
-  try {
-    return await request()
-  } catch (error) {
-    throw new StorageError(`Extension storage ${operation} failed`, error)
-  }
-}
-
-function asTokenSet(value: unknown): StoredTokenSet {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new StorageError('Extension storage holds a value that is not a token set')
-  }
-  return value as StoredTokenSet
 }
