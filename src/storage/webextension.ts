@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js'
+import { rejectUnknown } from '../option-names.js'
 import { asTokenSet, backendCall, hasMethods } from './adapter.js'
 import type { TokenStorage } from './types.js'
 
@@ -20,8 +21,6 @@ export interface WebExtensionStorageOptions {
   /** Put before every storage key. Default none: the client's default key starts with `oauth-refresh:`. */
   prefix?: string
 }
-
-const OPTIONS = ['prefix']
 
 /**
  * A `TokenStorage` that keeps grants in an extension's storage area, as plain objects under
@@ -60,8 +59,7 @@ export function webExtensionStorage(area: StorageAreaLike, options: WebExtension
     throw new ConfigError('"area" must not be storage.sync: it copies the grant to other browsers; use storage.local')
   }
   if (typeof options !== 'object' || options === null) throw new ConfigError('Option "options" is missing or invalid')
-  const unknown = Object.keys(options).find((name) => !OPTIONS.includes(name))
-  if (unknown !== undefined) throw new ConfigError(`Option "${unknown}" is not a known option`)
+  rejectUnknown(options, ['prefix'])
   // No prefix by default: the client's default storage key already starts with 'oauth-refresh:'.
   const { prefix = '' } = options
   if (typeof prefix !== 'string') throw new ConfigError('"prefix" must be a string')

@@ -139,7 +139,7 @@ describe('webExtensionStorage', () => {
         () => oauthRefresh.webExtensionStorage({ get: chrome.storage.local.get, set: chrome.storage.local.set } as never),
         () => oauthRefresh.webExtensionStorage(chrome.storage.sync),
         () => oauthRefresh.webExtensionStorage(chrome.storage.local, { ttl: 60 } as never),
-        () => oauthRefresh.webExtensionStorage(chrome.storage.local, { prefix: 'a/', prefx: 'b/' } as never),
+        () => oauthRefresh.webExtensionStorage(chrome.storage.local, { Prefix: 'a/' } as never),
         () => oauthRefresh.webExtensionStorage(chrome.storage.local, { prefix: 1 } as never),
         () => oauthRefresh.webExtensionStorage(chrome.storage.local, null as never),
       ]
@@ -158,8 +158,8 @@ describe('webExtensionStorage', () => {
       area,
       area,
       'ConfigError CONFIG_INVALID: "area" must not be storage.sync: it copies the grant to other browsers; use storage.local',
-      expect.stringMatching(/^ConfigError CONFIG_INVALID: Option "ttl" is not a known option/),
-      expect.stringMatching(/^ConfigError CONFIG_INVALID: Option "prefx" is not a known option/),
+      'ConfigError CONFIG_INVALID: Option "ttl" is not a known option',
+      'ConfigError CONFIG_INVALID: Option "Prefix" is not a known option; did you mean "prefix"?',
       'ConfigError CONFIG_INVALID: "prefix" must be a string',
       'ConfigError CONFIG_INVALID: Option "options" is missing or invalid',
     ])
