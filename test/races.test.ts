@@ -3,13 +3,13 @@ import fc from 'fast-check'
 import { it, vi } from 'vitest'
 import { createRefreshClient, memoryStorage, OAuthRefreshError, StorageError, type TokenStorage } from '../src/index.js'
 import { cloudflareKVStorage } from '../src/storage/cloudflare-kv.js'
-import { API_URL, chainIndex, refreshTokenOf, SECRET, SECRETS, TOKEN_URL, LockModel, World, type Outcome, type StorageFault } from './races/world.js'
+import { API_URL, chainIndex, refreshTokenOf, SECRET, SECRETS, TOKEN_URL, WebLocks, World, type Outcome, type StorageFault } from './races/world.js'
 
 // Model-based concurrency tests: fast-check generates clients, callers, token endpoint answers and
 // storage faults, and its scheduler picks the order in which every answer, storage operation and
 // lock acquisition completes, and when time jumps to the next timer. Each run checks:
 // 1. every call settles within the waiters' bound, with a token or a typed error (or the caller's abort reason);
-// 2. one token request at a time per client, and across clients that share a lock;
+// 2. one token request at a time per client, and across clients that share a lock (Web Locks or the storage's lease);
 // 3. no lost rotation, and no refresh token sent after the client saw its successor;
 // 4. after clear() resolves, that client hands out no token and does not store the grant again;
 // 5. a token the API refused (401) is never handed out again by that client;
@@ -30,8 +30,8 @@ type Action =
 
 interface Scenario {
   adapter: 'memory' | 'kv'
-  /** Several clients share a lock (Web Locks); one client reads storage with eventual consistency. */
-  locked: boolean
+  /** The clients share Web Locks or the storage's lease; one client alone reads storage with eventual consistency. */
+  lock: 'none' | 'web' | 'lease'
   /** Per client, its callers; each caller runs its actions one after another. */
   clients: Action[][][]
   outcomes: Outcome[]
@@ -60,7 +60,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 
 const scenario: fc.Arbitrary<Scenario> = fc.record({
   adapter: fc.constantFrom('memory' as const, 'kv' as const),
-  locked: fc.boolean(),
+  lock: fc.constantFrom('none' as const, 'web' as const, 'lease' as const),
   clients: fc.array(fc.array(fc.array(action, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
   outcomes: fc.array(fc.constantFrom<Outcome>('rotate', 'ok', 'invalid_grant', '500', '503', 'refused', 'lost', 'timeout', 'hang'), { maxLength: 8 }),
   storageFaults: fc.array(fc.constantFrom<StorageFault>('ok', 'fail', 'stale', 'hang'), { maxLength: 12 }),
@@ -117,21 +117,19 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
   vi.clearAllTimers()
   vi.setSystemTime(T0)
   const single = sc.clients.length === 1
-  const locked = sc.locked && !single
+  const locked = sc.lock !== 'none'
   const inner: TokenStorage = sc.adapter === 'kv' ? cloudflareKVStorage(kvNamespace()) : memoryStorage()
   const world = new World(
     s,
-    { outcomes: sc.outcomes, revokeOnReuse: sc.revokeOnReuse, expiresIn: sc.expiresIn, storageFaults: sc.storageFaults, staleReads: single, locked, coordinated: single || locked },
+    { outcomes: sc.outcomes, revokeOnReuse: sc.revokeOnReuse, expiresIn: sc.expiresIn, storageFaults: sc.storageFaults, staleReads: single, locked, lease: sc.lock === 'lease', coordinated: single || locked },
     inner,
     sc.clients.length,
   )
   const maxWaitMs = (2 * sc.attempts + 2) * (TIMEOUT_MS + MAX_DELAY_MS)
   const storageErrors: StorageError[] = []
-  const lock = new LockModel(world)
-  const clients = sc.clients.map((_, i) => {
-    // The client finds Web Locks when it is created.
-    if (locked) Object.assign(globalThis, { navigator: { locks: lock.view(i) } })
-    return createRefreshClient({
+  if (sc.lock === 'web') vi.stubGlobal('navigator', { locks: new WebLocks(world) })
+  const clients = sc.clients.map((_, i) =>
+    createRefreshClient({
       tokenUrl: TOKEN_URL,
       clientId: 'app',
       clientSecret: SECRET,
@@ -142,9 +140,8 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
       timeoutMs: TIMEOUT_MS,
       retry: { attempts: sc.attempts, baseDelayMs: 10, maxDelayMs: MAX_DELAY_MS },
       onStorageError: (error) => void storageErrors.push(error),
-    })
-  })
-  Reflect.deleteProperty(globalThis, 'navigator')
+    }),
+  )
   const calls: Call[] = []
   const cleared: { called?: number; resolved?: number }[] = clients.map(() => ({}))
 
@@ -181,7 +178,11 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
       for (const a of actions) await s.schedule(Promise.resolve(), `c${i} starts ${describeAction(a)}`).then(() => launch(i, a))
     }),
   )
-  await drive(s, world, sc.calm)
+  try {
+    await drive(s, world, sc.calm)
+  } finally {
+    vi.unstubAllGlobals()
+  }
 
   // 1. Every call settles, in time, with a token or a typed error.
   for (const call of calls) {

@@ -5,6 +5,7 @@ import type { StoredTokenSet, TokenStorage } from '../../src/index.js'
 // when the fast-check scheduler says so, and the world records what each client saw and did.
 
 export const SECRET = 'SECRET-q7'
+const LEASE_MS = 2_000
 export const TOKEN_URL = 'https://auth.test/token'
 export const API_URL = 'https://api.test/data'
 export const refreshTokenOf = (index: number) => `RT-${index}-q7`
@@ -34,6 +35,8 @@ export interface WorldPlan {
   staleReads: boolean
   /** The clients share a lock around each refresh. */
   locked: boolean
+  /** The storage has its own lock, a lease (`TokenStorage.lock`). */
+  lease: boolean
   /** One client, or clients that share a lock. */
   coordinated: boolean
 }
@@ -228,6 +231,9 @@ export class ScheduledStorage {
   readonly failedWrites: { client: number; chain: number }[] = []
   readonly failedDeletes: number[] = []
   readonly readFailed = new Set<number>()
+  private leaseTail: Promise<void> = Promise.resolve()
+  private holder: number | undefined
+  private holderDead = false
 
   constructor(
     private readonly world: World,
@@ -245,6 +251,7 @@ export class ScheduledStorage {
     // clear() has no bound of its own: its delete never hangs here.
     if (fault === 'hang' && name !== 'delete') {
       this.world.note(`c${client} storage.${name} hangs`)
+      if (this.holder === client) this.holderDead = true
       onHang?.()
       return new Promise<never>(() => {})
     }
@@ -257,8 +264,43 @@ export class ScheduledStorage {
     return run(fault)
   }
 
+  /**
+   * An in-process lease: one holder at a time, first come first served, each acquisition a
+   * scheduled step. The holder renews it while it lives; a holder whose storage call hung (its
+   * Worker request was cancelled) is dead, and its lease ends a lease term later.
+   */
+  private async lease<T>(client: number, task: () => Promise<T>): Promise<T> {
+    const turn = this.leaseTail
+    let release!: () => void
+    this.leaseTail = new Promise((resolve) => (release = resolve))
+    await turn
+    await this.world.s.schedule(Promise.resolve(), `c${client} takes the lease`)
+    this.holder = client
+    this.holderDead = false
+    this.world.note(`c${client} holds the lease`)
+    let timer: ReturnType<typeof setTimeout>
+    const renew = () => {
+      if (!this.holderDead) timer = setTimeout(renew, LEASE_MS)
+      else if (this.holder === client) {
+        this.holder = undefined
+        this.world.note(`the lease of c${client} expires`)
+        release()
+      }
+    }
+    timer = setTimeout(renew, LEASE_MS)
+    try {
+      return await task()
+    } finally {
+      clearTimeout(timer)
+      this.holder = undefined
+      this.world.note(`c${client} releases the lease`)
+      release()
+    }
+  }
+
   view(client: number): TokenStorage {
     const storage: TokenStorage = {
+      ...(this.world.plan.lease && { lock: <T>(_key: string, task: () => Promise<T>) => this.lease(client, task) }),
       get: (key) =>
         this.op(client, 'get', async (fault) => {
           // Eventual consistency: the last value stored before the current one.
@@ -304,24 +346,18 @@ export class ScheduledStorage {
  * An in-process model of the Web Locks API (`navigator.locks.request`) shared by the clients:
  * one holder at a time, first come first served, each acquisition a scheduled step.
  */
-export class LockModel {
+export class WebLocks {
   private tail: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly world: World) {}
 
-  view(client: number) {
-    return {
-      request: <T>(name: string, run: () => Promise<T>): Promise<T> => {
-        const result = this.tail.then(() => this.world.s.schedule(Promise.resolve(), `c${client} acquires ${name}`)).then(() => {
-          this.world.note(`c${client} holds the lock`)
-          return run()
-        })
-        this.tail = result.then(
-          () => this.world.note(`c${client} releases the lock`),
-          () => this.world.note(`c${client} releases the lock`),
-        )
-        return result
-      },
-    }
+  request<T>(name: string, run: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(() => this.world.s.schedule(Promise.resolve(), `a client acquires ${name}`)).then(() => {
+      this.world.note('a client holds the Web Lock')
+      return run()
+    })
+    const released = () => void this.world.note('the Web Lock is released')
+    this.tail = result.then(released, released)
+    return result
   }
 }
