@@ -259,27 +259,33 @@ describe('more races', () => {
   })
 
   it('a forced call that joins a refresh waiting for the lock gets a new token, not one stored meanwhile', async () => {
-    const server = await serve()
+    const server = await serve({ latencyMs: 20 })
     const options = demoClient(server, { storage: memoryStorage(), storageKey: 'grant' })
-    const other = createRefreshClient(options)
+    // Web Locks where another tab takes the lock first: this client's refresh waits until told.
     let free!: () => void
     const held = new Promise<void>((resolve) => (free = resolve))
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 5))
-    vi.stubGlobal('navigator', { locks: { request: async (_name: string, run: () => Promise<unknown>) => (await held, run()) } })
+    let requests = 0
+    const request = async (_name: string, run: () => Promise<unknown>) => {
+      if (requests++ > 0) await held
+      return run()
+    }
+    vi.stubGlobal('navigator', { locks: { request } })
     try {
+      const other = createRefreshClient(options)
       const client = createRefreshClient(options)
+      const refreshing = other.getAccessToken()
       const plain = client.getAccessToken()
-      await pause()
-      // Another tab refreshes while this client waits for the lock; then a forced call joins.
-      const stored = await other.getAccessToken()
+      // The other tab stores its token while this client waits for the lock; then a forced call joins.
+      const stored = await refreshing
       const forced = client.getAccessToken({ forceRefresh: true })
-      await pause()
+      await new Promise((resolve) => setTimeout(resolve, 5))
       free()
       expect(await plain).toBe(stored)
       expect(await forced).not.toBe(stored)
       expect(server.issuedTokens).toContain(await forced)
       expect(server.tokenRequests).toHaveLength(2)
     } finally {
+      free()
       vi.unstubAllGlobals()
     }
   })
