@@ -15,7 +15,7 @@ import { API_URL, chainIndex, refreshTokenOf, SECRET, SECRETS, TOKEN_URL, WebLoc
 // 5. a token the API refused (401) is never handed out again by that client;
 // 6. no error, toJSON or cause chain shows a secret or token;
 // 7. forceRefresh gets a token nobody had been handed when it was called.
-// RACES_RUNS=5000 searches longer from a random seed; RACES_SEED=n replays a seed.
+// RACES_RUNS=5000 searches longer from a random seed; RACES_SEED=n (and RACES_PATH from a failure) replays one.
 const LONG = Number(process.env.RACES_RUNS) || 0
 const RUNS = LONG || 1000
 const SEED = Number(process.env.RACES_SEED) || (LONG ? Math.floor(Math.random() * 2 ** 31) : 20261130)
@@ -255,7 +255,7 @@ it(`holds its properties under generated schedules (seed ${SEED}, ${RUNS} runs)`
   try {
     await fc.assert(
       fc.asyncProperty(fc.scheduler(), scenario, check),
-      { seed: SEED, numRuns: RUNS },
+      { seed: SEED, numRuns: RUNS, ...(process.env.RACES_PATH && { path: process.env.RACES_PATH }) },
     )
   } finally {
     random.mockRestore()
