@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { chromium, type BrowserContext } from 'playwright-core'
 import { rollup, type OutputOptions, type RollupOptions } from 'rollup'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
-import { CHROMIUM } from './support/chromium.js'
+import { CHROMIUM, describeWithBrowser } from './support/chromium.js'
 import { installPackedPackage, type Consumer } from './support/package.js'
 import { CREDENTIALS } from './support/scenario.js'
 
@@ -55,7 +55,7 @@ afterAll(async () => {
   await consumer?.remove()
 })
 
-describe('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)', () => {
+describeWithBrowser('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)', () => {
   it('the service worker signs in, calls the API, recovers a 401 and, after a browser restart, resumes the grant from IndexedDB', async () => {
     const openPopup = async () => {
       const popup = await context.newPage()
