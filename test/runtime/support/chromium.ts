@@ -14,7 +14,7 @@ export const USUAL_PATHS = [
 ]
 
 /** The browser to drive: `CHROMIUM_PATH` when set, else the first of `USUAL_PATHS` that exists. */
-export function findChromium(env: Record<string, string | undefined> = process.env, exists = existsSync): string | undefined {
+export function findChromium(env: Record<string, string | undefined> = process.env, exists: (path: string) => boolean = existsSync): string | undefined {
   return env.CHROMIUM_PATH || USUAL_PATHS.find((path) => exists(path))
 }
 
