@@ -21,6 +21,9 @@ const PRELUDE: Record<string, { type: string; value?: string }> = {
   clientId: { type: 'string', value: "'demo-client'" },
   refreshToken: { type: 'string | undefined', value: "'demo-refresh-token'" },
   client: { type: "import('oauth-refresh').RefreshClient" },
+  // Extension globals, as @types/chrome would type the part the SDK uses.
+  chrome: { type: "{ storage: Record<'local' | 'session' | 'sync', import('oauth-refresh/webextension').StorageAreaLike> }" },
+  browser: { type: "{ storage: Record<'local' | 'session' | 'sync', import('oauth-refresh/webextension').StorageAreaLike> }" },
 }
 
 interface Block {
@@ -108,7 +111,7 @@ const usesName = (code: string, name: string) =>
  * that have a value.
  */
 function runnable(block: Block): boolean {
-  if (/example\.com|\bDeno\b|\bchrome\.|\bbrowser\.|\benv\.[A-Z]/.test(block.code)) return false
+  if (/example\.com|\bDeno\b|\benv\.[A-Z]/.test(block.code)) return false
   if (/from\s+['"](npm:|jsr:|cloudflare:|https?:)/.test(block.code)) return false
   return Object.entries(PRELUDE).every(([name, { value }]) => value !== undefined || !usesName(block.code, name))
 }
