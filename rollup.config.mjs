@@ -7,6 +7,7 @@ export const entries = {
   index: 'src/index.ts',
   indexeddb: 'src/storage/indexeddb.ts',
   'cloudflare-kv': 'src/storage/cloudflare-kv.ts',
+  'deno-kv': 'src/storage/deno-kv.ts',
   ofetch: 'src/ofetch.ts',
 }
 
