@@ -1,4 +1,5 @@
 import { ConfigError, StorageError } from '../errors.js'
+import { rejectUnknown } from '../option-names.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /**
@@ -37,7 +38,8 @@ const MIN_EXPIRATION_TTL = 60
  *   refresh strictly.
  *
  * A key longer than 512 bytes (KV's limit), a stored value that is not a JSON object, and any KV
- * failure reject with a `StorageError` (code `STORAGE_ERROR`). Bad options throw a `ConfigError`.
+ * failure reject with a `StorageError` (code `STORAGE_ERROR`). Bad or unknown options throw a
+ * `ConfigError`.
  *
  * @example
  * import { createRefreshClient } from 'oauth-refresh'
@@ -64,6 +66,7 @@ export function cloudflareKVStorage(namespace: KVNamespaceLike, options: Cloudfl
   if (!isKVNamespace(namespace)) {
     throw new ConfigError('"namespace" must be a Workers KV binding with get, put and delete methods')
   }
+  rejectUnknown(options, ['prefix', 'expirationTtl'])
   if (typeof prefix !== 'string') throw new ConfigError('"prefix" must be a string')
   if (expirationTtl !== undefined && !(Number.isInteger(expirationTtl) && expirationTtl >= MIN_EXPIRATION_TTL)) {
     throw new ConfigError(`"expirationTtl" must be an integer of at least ${MIN_EXPIRATION_TTL} seconds`)
