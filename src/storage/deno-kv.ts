@@ -1,4 +1,5 @@
 import { ConfigError, StorageError } from '../errors.js'
+import { rejectUnknown } from '../option-names.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /** A part of a Deno KV key. */
@@ -37,7 +38,6 @@ export interface DenoKVStorageOptions {
   leaseMs?: number
 }
 
-const OPTIONS = ['prefix', 'leaseMs']
 const MIN_LEASE_MS = 100
 // "database is locked": SQLite's busy error, frequent when several processes share one file.
 const BUSY_ATTEMPTS = 20
@@ -78,8 +78,7 @@ const jitter = (ms: number) => ms * (0.5 + Math.random())
 export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}): TokenStorage {
   if (!isDenoKV(kv)) throw new ConfigError('"kv" must be a Deno.Kv with get, set, delete and atomic methods')
   if (typeof options !== 'object' || options === null) throw new ConfigError('"options" must be an object')
-  const unknown = Object.keys(options).find((name) => !OPTIONS.includes(name))
-  if (unknown !== undefined) throw new ConfigError(`"${unknown}" is not an option of denoKVStorage`)
+  rejectUnknown(options, ['prefix', 'leaseMs'])
   const { prefix = ['oauth-refresh'], leaseMs = 10_000 } = options
   if (!Array.isArray(prefix) || !prefix.every(isKeyPart)) {
     throw new ConfigError('"prefix" must be an array of Deno KV key parts (strings, numbers, bigints, booleans, Uint8Arrays)')

@@ -161,7 +161,7 @@ describe('denoKVStorage', () => {
     for (const options of bad) {
       expect(() => denoKVStorage(kv, options as never), JSON.stringify(options)).toThrow(ConfigError)
     }
-    expect(() => denoKVStorage(kv, { leaseMS: 5000 } as never)).toThrow('"leaseMS" is not an option of denoKVStorage')
+    expect(() => denoKVStorage(kv, { leaseMS: 5000 } as never)).toThrow('Option "leaseMS" is not a known option; did you mean "leaseMs"?')
     expect(() => denoKVStorage(kv, { prefix: ['a', 1, 2n, true, new Uint8Array([1])], leaseMs: 100 })).not.toThrow()
   })
 })
