@@ -1,6 +1,7 @@
 import { ConfigError, StorageError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import type { StoredTokenSet, TokenStorage } from './types.js'
+import { asTokenSet, hasMethods } from './adapter.js'
+import type { TokenStorage } from './types.js'
 
 /** A part of a Deno KV key. */
 export type DenoKVKeyPart = string | number | bigint | boolean | Uint8Array
@@ -76,7 +77,7 @@ const jitter = (ms: number) => ms * (0.5 + Math.random())
  * @see https://docs.deno.com/deploy/kv/manual/
  */
 export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}): TokenStorage {
-  if (!isDenoKV(kv)) throw new ConfigError('"kv" must be a Deno.Kv with get, set, delete and atomic methods')
+  if (!hasMethods(kv, ['get', 'set', 'delete', 'atomic'])) throw new ConfigError('"kv" must be a Deno.Kv with get, set, delete and atomic methods')
   if (typeof options !== 'object' || options === null) throw new ConfigError('"options" must be an object')
   rejectUnknown(options, ['prefix', 'leaseMs'])
   const { prefix = ['oauth-refresh'], leaseMs = 10_000 } = options
@@ -116,9 +117,7 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
   return {
     async get(key) {
       const { value } = await call('get', () => kv.get(grantKey(key)))
-      if (value === null || value === undefined) return undefined
-      if (typeof value !== 'object' || Array.isArray(value)) throw new StorageError('Deno KV holds a value that is not a token set')
-      return value as StoredTokenSet
+      return value === null ? undefined : asTokenSet(value, 'Deno KV')
     },
     async set(key, value) {
       await call('set', () => kv.set(grantKey(key), value))
@@ -146,12 +145,6 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
       }
     },
   }
-}
-
-function isDenoKV(value: unknown): value is DenoKVLike {
-  if (typeof value !== 'object' || value === null) return false
-  const { get, set, delete: remove, atomic } = value as Record<string, unknown>
-  return [get, set, remove, atomic].every((method) => typeof method === 'function')
 }
 
 function isKeyPart(part: unknown): part is DenoKVKeyPart {

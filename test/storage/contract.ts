@@ -123,6 +123,8 @@ export interface LockBackend {
   cutOff(storage: TokenStorage): void | Promise<void>
 }
 
+type Locking = TokenStorage & Required<Pick<TokenStorage, 'lock'>>
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -132,11 +134,22 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 export function describeStorageLock(name: string, backend: LockBackend): void {
   const LONG_LEASE_MS = 60_000
-  const SHORT_LEASE_MS = 500
+  // Renewed every third of it: long enough for a busy machine to renew in time.
+  const SHORT_LEASE_MS = 1000
   const withLock = async (leaseMs: number) => {
     const storage = await backend.open(leaseMs)
     if (!storage.lock) throw new Error(`${name} has no lock`)
-    return storage as TokenStorage & Required<Pick<TokenStorage, 'lock'>>
+    return storage as Locking
+  }
+
+  /** Takes `key`'s lock with a task that runs until `release()`; resolves once the task runs. */
+  async function hold(storage: Locking, key: string) {
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    let release!: () => void
+    const held = storage.lock(key, () => (started(), new Promise<void>((resolve) => (release = resolve))))
+    await running
+    return { release, held }
   }
 
   describe(`${name}: TokenStorage lock`, () => {
@@ -159,8 +172,7 @@ export function describeStorageLock(name: string, backend: LockBackend): void {
     it('keeps the locks of different keys apart', async () => {
       const [first, second] = [await withLock(LONG_LEASE_MS), await withLock(LONG_LEASE_MS)]
       const key = freshKey('apart')
-      let release!: () => void
-      const held = first.lock(key, () => new Promise<void>((resolve) => (release = resolve)))
+      const { release, held } = await hold(first, key)
       await expect(second.lock(`${key}:other`, async () => 'other')).resolves.toBe('other')
       release()
       await held
@@ -178,11 +190,7 @@ export function describeStorageLock(name: string, backend: LockBackend): void {
     it('keeps the lock while its holder renews it, and hands it over once the holder stops renewing', async () => {
       const [holder, waiter] = [await withLock(SHORT_LEASE_MS), await withLock(SHORT_LEASE_MS)]
       const key = freshKey('takeover')
-      let locked!: () => void
-      const taken = new Promise<void>((resolve) => (locked = resolve))
-      let finish!: () => void
-      const held = holder.lock(key, () => (locked(), new Promise<void>((resolve) => (finish = resolve))))
-      await taken
+      const { release, held } = await hold(holder, key)
       let cutOff = false
       const waited = waiter.lock(key, async () => cutOff)
       // Three leases long: only renewals keep the waiter out.
@@ -190,7 +198,7 @@ export function describeStorageLock(name: string, backend: LockBackend): void {
       cutOff = true
       await backend.cutOff(holder)
       expect(await waited, 'the waiter ran only after the holder stopped renewing').toBe(true)
-      finish()
+      release()
       await held.catch(() => undefined)
     })
   })
