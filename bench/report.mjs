@@ -49,7 +49,7 @@ export function checkTargets({ overhead, storm, size }) {
  * @returns {string}
  */
 export function renderMarkdown(results) {
-  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, targets } = results
+  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, denoKV, targets } = results
   const names = Object.keys(TITLES)
   const row = (label, cell) => `| ${label} | ${names.map(cell).join(' | ')} |`
   const lines = [
@@ -74,6 +74,11 @@ export function renderMarkdown(results) {
     '|---|---:|---:|',
     ...Object.entries(size.entries).map(([entry, { minified, gzip }]) => `| \`dist/${entry}.js\` | ${number(minified, 0)} | ${number(gzip, 0)} |`),
     '',
+    `| Deno KV: ${settings.denoKV.processes} processes × ${settings.denoKV.concurrency} concurrent calls per expiry, ${settings.denoKV.expiries} expiries, rotation with revocation on reuse (${settings.denoKV.rounds} rounds) | token requests per expiry | failed calls of ${number(denoKV.calls, 0)} | rounds the grant was revoked |`,
+    '|---|---:|---:|---:|',
+    `| with the adapter's lock | ${spread(denoKV.withLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withLock.failed)} | ${denoKV.withLock.revokedRounds} |`,
+    `| without it (the same storage minus \`lock\`) | ${spread(denoKV.withoutLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withoutLock.failed)} | ${denoKV.withoutLock.revokedRounds} |`,
+    '',
     'Targets (issue 6):',
     `- per-request overhead within 5% of raw fetch: ${targets.overheadWithin5Percent ? 'met' : 'MISSED'} (median ratio ${number(overhead['oauth-refresh'].ratioToRaw.median, 3)})`,
     `- refresh storm, exactly 1 token request and 0 failures in every round: ${targets.stormOneRefreshNoFailure ? 'met' : 'MISSED'}`,
@@ -87,6 +92,7 @@ export function renderMarkdown(results) {
     '- @badgateway/oauth2-client: `OAuth2Fetch` seeded with an expired token holding the refresh token; its background refresh timer is off.',
     '- Bundles: rollup + @rollup/plugin-node-resolve (`browser: true`) + @rollup/plugin-terser, gzip level 9. The program is the same for each library: create the client, one authorized request (bench/size.mjs). With `browser: true`, @badgateway/oauth2-client resolves to its prebuilt browser file.',
     "- Import: `await import()` of the package's ES module entry, timed inside a new Node or Deno process after it has started (its boot is not counted), one process per sample, the contenders taking turns. Deno runs with `--node-modules-dir=manual` and keeps compiled code in its cache as it does for a script run again (one unmeasured import per library fills it). The raw fetch column imports an empty module: the loader's own cost.",
+    '- Deno KV: `deno run` processes (bench/figures/deno-kv-holder.ts) share one grant in one local KV file through `denoKVStorage`; issued tokens last 1 s, and each process fires its calls every 1.2 s, so every expiry finds all processes needing a new token at once. Without the lock a refresh token is spent twice and the server revokes the grant: every later call fails.',
     '- Heap: `heapUsed` after full GCs, before and after the requests, by a client that already holds a token. Run to run it moves by up to about ±1 MB (±10 bytes per request) for every contender alike: read smaller figures as no growth.',
   ]
   return lines.join('\n')
