@@ -74,7 +74,7 @@ const jitter = (ms: number) => ms * (0.5 + Math.random())
  *   refreshToken: Deno.env.get('REFRESH_TOKEN'),
  *   storage: denoKVStorage(await Deno.openKv()),
  * })
- * @see https://docs.deno.com/deploy/kv/manual/
+ * @see https://docs.deno.com/api/deno/~/Deno.Kv
  */
 export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}): TokenStorage {
   if (!hasMethods(kv, ['get', 'set', 'delete', 'atomic'])) throw new ConfigError('"kv" must be a Deno.Kv with get, set, delete and atomic methods')
