@@ -23,6 +23,8 @@ const PRELUDE: Record<string, { type: string; value?: string }> = {
   client: { type: "import('oauth-refresh').RefreshClient" },
   // Node's, as @types/node types the part READMEs use; the whole of it would make the check slow.
   process: { type: '{ env: Record<string, string | undefined> }', value: 'process' },
+  // Deno's global, the part the README uses, as Deno's own types would have it.
+  Deno: { type: "{ openKv(path?: string): Promise<import('oauth-refresh/deno-kv').DenoKVLike>; env: { get(name: string): string | undefined } }" },
   // Extension globals, as @types/chrome would type the part the SDK uses.
   chrome: { type: "{ storage: Record<'local' | 'session' | 'sync', import('oauth-refresh/webextension').StorageAreaLike> }" },
   browser: { type: "{ storage: Record<'local' | 'session' | 'sync', import('oauth-refresh/webextension').StorageAreaLike> }" },
