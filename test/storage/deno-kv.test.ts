@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { openKv } from '@deno/kv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
-import { denoKVStorage, type DenoKVLike } from '../../src/storage/deno-kv.js'
+import { denoKVStorage, type DenoKVAtomicLike, type DenoKVLike } from '../../src/storage/deno-kv.js'
 import type { TokenStorage } from '../../src/storage/types.js'
 import { describeClientPersistence, describeStorageContract, describeStorageLock, fullTokenSet } from './contract.js'
 
@@ -73,6 +73,18 @@ function failing(failure: () => Error | undefined) {
   return { flaky, attempts: () => attempts }
 }
 
+/** `kv` whose atomic commits fail with SQLite's busy error the first `count` times. */
+function busyCommits(count: number): DenoKVLike {
+  let busy = count
+  const wrap = (operation: DenoKVAtomicLike): DenoKVAtomicLike => ({
+    check: (...checks) => wrap(operation.check(...checks)),
+    set: (key, value) => wrap(operation.set(key, value)),
+    delete: (key) => wrap(operation.delete(key)),
+    commit: () => (busy-- > 0 ? Promise.reject(new TypeError('database is locked')) : operation.commit()),
+  })
+  return { get: (key) => kv.get(key), set: (key, value) => kv.set(key, value), delete: (key) => kv.delete(key), atomic: () => wrap(kv.atomic()) }
+}
+
 describe('denoKVStorage', () => {
   it("stores each grant under ['oauth-refresh', key] by default, as a structured value", async () => {
     await denoKVStorage(kv).set('default-prefix', fullTokenSet())
@@ -97,6 +109,14 @@ describe('denoKVStorage', () => {
     const during = await storage.lock!('grant', async () => (await kv.get(['leases', 'grant', 'lock'])).value)
     expect(during).toStrictEqual({ expiresAt: expect.any(Number) })
     expect((await kv.get(['leases', 'grant', 'lock'])).value).toBeNull()
+  })
+
+  it('writes a lease that is live when it is taken, however long "database is locked" held up its commit', async () => {
+    // Seven busy answers back off for at least 127 ms, longer than the 100 ms lease.
+    const storage = denoKVStorage(busyCommits(7), { prefix: ['busy-lease'], leaseMs: 100 })
+    const lease = await storage.lock!('grant', async () => ({ ...((await kv.get(['busy-lease', 'grant', 'lock'])).value as { expiresAt: number }), now: Date.now() }))
+    expect(lease).toStrictEqual({ expiresAt: expect.any(Number), now: expect.any(Number) })
+    expect(lease.expiresAt).toBeGreaterThan(lease.now)
   })
 
   it('retries "database is locked" (SQLite busy) until the operation goes through', async () => {
