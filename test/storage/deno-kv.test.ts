@@ -85,6 +85,30 @@ function busyCommits(count: number): DenoKVLike {
   return { get: (key) => kv.get(key), set: (key, value) => kv.set(key, value), delete: (key) => kv.delete(key), atomic: () => wrap(kv.atomic()) }
 }
 
+/** `connection` whose operations wait while it is paused, as a process stalled (GC, a blocked event loop) would. */
+function pausable(connection: DenoKVLike) {
+  let resume: (() => void) | undefined
+  let gate = Promise.resolve()
+  const after = <T>(run: () => Promise<T>) => gate.then(run)
+  const wrap = (operation: DenoKVAtomicLike): DenoKVAtomicLike => ({
+    check: (...checks) => wrap(operation.check(...checks)),
+    set: (key, value) => wrap(operation.set(key, value)),
+    delete: (key) => wrap(operation.delete(key)),
+    commit: () => after(() => operation.commit()),
+  })
+  const stalled: DenoKVLike = {
+    get: (key) => after(() => connection.get(key)),
+    set: (key, value) => after(() => connection.set(key, value)),
+    delete: (key) => after(() => connection.delete(key)),
+    atomic: () => wrap(connection.atomic()),
+  }
+  return {
+    stalled,
+    pause: () => void (gate = new Promise<void>((resolve) => (resume = resolve))),
+    resume: () => resume?.(),
+  }
+}
+
 describe('denoKVStorage', () => {
   it("stores each grant under ['oauth-refresh', key] by default, as a structured value", async () => {
     await denoKVStorage(kv).set('default-prefix', fullTokenSet())
@@ -117,6 +141,29 @@ describe('denoKVStorage', () => {
     const lease = await storage.lock!('grant', async () => ({ ...((await kv.get(['busy-lease', 'grant', 'lock'])).value as { expiresAt: number }), now: Date.now() }))
     expect(lease).toStrictEqual({ expiresAt: expect.any(Number), now: expect.any(Number) })
     expect(lease.expiresAt).toBeGreaterThan(lease.now)
+  })
+
+  it('never renews nor deletes a lease that another holder took over while its own holder was stalled', async () => {
+    const lockKey = ['stalled', 'grant', 'lock']
+    const { stalled, pause, resume } = pausable(await connect())
+    const holder = denoKVStorage(stalled, { prefix: ['stalled'], leaseMs: 300 })
+    const successor = denoKVStorage(await connect(), { prefix: ['stalled'], leaseMs: 60_000 })
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    let release!: () => void
+    const held = holder.lock!('grant', () => (started(), new Promise<void>((resolve) => (release = resolve))))
+    await running
+    pause()
+    // The stalled holder's lease lapses; the successor takes it, then the holder wakes up and ends.
+    const [before, after] = await successor.lock!('grant', async () => {
+      const before = await kv.get(lockKey)
+      resume()
+      release()
+      await held
+      return [before, await kv.get(lockKey)]
+    })
+    expect(before!.value).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(after, "the successor's lease, untouched").toStrictEqual(before)
   })
 
   it('retries "database is locked" (SQLite busy) until the operation goes through', async () => {
