@@ -40,6 +40,7 @@ export interface DenoKVStorageOptions {
 }
 
 const MIN_LEASE_MS = 100
+const MAX_LEASE_MS = 2 ** 31 - 1
 // "database is locked": SQLite's busy error, frequent when several processes share one file.
 const BUSY_ATTEMPTS = 20
 const BUSY_MAX_DELAY_MS = 250
@@ -78,14 +79,13 @@ const jitter = (ms: number) => ms * (0.5 + Math.random())
  */
 export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}): TokenStorage {
   if (!hasMethods(kv, ['get', 'set', 'delete', 'atomic'])) throw new ConfigError('"kv" must be a Deno.Kv with get, set, delete and atomic methods')
-  if (typeof options !== 'object' || options === null) throw new ConfigError('"options" must be an object')
   rejectUnknown(options, ['prefix', 'leaseMs'])
   const { prefix = ['oauth-refresh'], leaseMs = 10_000 } = options
   if (!Array.isArray(prefix) || !prefix.every(isKeyPart)) {
     throw new ConfigError('"prefix" must be an array of Deno KV key parts (strings, numbers, bigints, booleans, Uint8Arrays)')
   }
-  if (!(Number.isInteger(leaseMs) && leaseMs >= MIN_LEASE_MS && leaseMs <= 2 ** 31 - 1)) {
-    throw new ConfigError(`"leaseMs" must be an integer of at least ${MIN_LEASE_MS}`)
+  if (!(Number.isInteger(leaseMs) && leaseMs >= MIN_LEASE_MS && leaseMs <= MAX_LEASE_MS)) {
+    throw new ConfigError(`"leaseMs" must be an integer from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`)
   }
   const pollMs = Math.min(leaseMs / 4, MAX_POLL_MS)
   const grantKey = (key: string): DenoKVKey => [...prefix, key]

@@ -224,11 +224,14 @@ describe('denoKVStorage', () => {
       { leaseMs: 1000.5 },
       { leaseMs: '1000' },
       { leaseMs: Number.POSITIVE_INFINITY },
+      { leaseMs: 2 ** 31 },
     ]
     for (const options of bad) {
       expect(() => denoKVStorage(kv, options as never), JSON.stringify(options)).toThrow(ConfigError)
     }
     expect(() => denoKVStorage(kv, { leaseMS: 5000 } as never)).toThrow('Option "leaseMS" is not a known option; did you mean "leaseMs"?')
+    expect(() => denoKVStorage(kv, { leaseMs: 2 ** 31 })).toThrow('"leaseMs" must be an integer from 100 to 2147483647')
+    expect(() => denoKVStorage(kv, 'prefix' as never)).toThrow('"options" must be an object')
     expect(() => denoKVStorage(kv, { prefix: ['a', 1, 2n, true, new Uint8Array([1])], leaseMs: 100 })).not.toThrow()
   })
 })
