@@ -215,13 +215,13 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
   }
 
   // 3. A rotation whose access token anyone got is in storage (or a newer one), unless the grant
-  // was cleared or revoked, its current refresh token was lost with an answer, or writing that
-  // very rotation failed (it is then kept in memory). Clients that share storage without a lock
+  // was cleared or revoked, its current refresh token never reached storage (lost with an answer,
+  // or with a write that hung), or writing that very rotation failed (it is then kept in memory). Clients that share storage without a lock
   // can overwrite each other's rotation: not checked.
   const rotations = world.handedOut.map(({ token }) => world.issued.get(token)).filter((issued) => issued?.rotated)
   const newest = Math.max(0, ...rotations.map((issued) => issued!.chain))
   const stored = world.storage.value?.refreshToken
-  const exempt = !(single || locked) || cleared.some((c) => c.called) || world.dead || !world.delivered.has(world.current) || world.storage.failedWrites.some((w) => w.chain === newest)
+  const exempt = !(single || locked) || cleared.some((c) => c.called) || world.dead || !world.storage.landed.has(world.current) || world.storage.failedWrites.some((w) => w.chain === newest)
   if (newest > 0 && !exempt && chainIndex(stored) < newest) {
     world.violation('3 no lost rotation', `storage holds ${stored ?? 'nothing'} though ${refreshTokenOf(newest)} was handed out`)
   }

@@ -64,8 +64,6 @@ export class World {
   dead = false
   readonly issued = new Map<string, Issued>()
   readonly refused = new Set<string>()
-  /** Refresh tokens some client received; the server's current one may be lost with an answer. */
-  readonly delivered = new Set<number>([0])
   private readonly refusedFor = new Map<string, string>()
   private outcomeIndex = 0
   // What each client has seen of the rotation chain (answers it got, values it read or wrote).
@@ -152,10 +150,7 @@ export class World {
       throw new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } })
     }
     const response = await this.respond(client, result.access_token ? 200 : 400, result)
-    if (result.refresh_token && !signal?.aborted) {
-      this.learn(client, String(result.refresh_token))
-      this.delivered.add(chainIndex(String(result.refresh_token)))
-    }
+    if (result.refresh_token && !signal?.aborted) this.learn(client, String(result.refresh_token))
     return response
   }
 
@@ -231,6 +226,8 @@ export class ScheduledStorage {
   readonly failedWrites: { client: number; chain: number }[] = []
   readonly failedDeletes: number[] = []
   readonly readFailed = new Set<number>()
+  /** The rotation chain positions of every refresh token that storage ever held. */
+  readonly landed = new Set<number>()
   private leaseTail: Promise<void> = Promise.resolve()
   private holder: number | undefined
   private holderDead = false
@@ -338,6 +335,7 @@ export class ScheduledStorage {
   private record(client: number, value: StoredTokenSet | undefined) {
     this.value = value
     this.writer = client
+    if (value) this.landed.add(chainIndex(value.refreshToken))
     this.history.push(value)
   }
 }
