@@ -8,6 +8,7 @@ export const entries = {
   indexeddb: 'src/storage/indexeddb.ts',
   'cloudflare-kv': 'src/storage/cloudflare-kv.ts',
   ofetch: 'src/ofetch.ts',
+  'durable-object': 'src/durable-object.ts',
 }
 
 /**
@@ -30,7 +31,7 @@ function cjsDeclarations(dir = 'dist/types') {
 
 export default {
   input: entries,
-  external: ['valibot', 'ofetch', 'idb-keyval'],
+  external: ['valibot', 'ofetch', 'idb-keyval', 'cloudflare:workers'],
   plugins: [typescript({ tsconfig: './tsconfig.json' }), cjsDeclarations()],
   output: [
     { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
