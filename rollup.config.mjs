@@ -1,5 +1,8 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
+import { nodeResolve } from '@rollup/plugin-node-resolve'
 import typescript from '@rollup/plugin-typescript'
 
 /** Package entry points: each is its own file, so no runtime ships another's code. */
@@ -7,6 +10,7 @@ export const entries = {
   index: 'src/index.ts',
   indexeddb: 'src/storage/indexeddb.ts',
   'cloudflare-kv': 'src/storage/cloudflare-kv.ts',
+  webextension: 'src/storage/webextension.ts',
   ofetch: 'src/ofetch.ts',
   'durable-object': 'src/durable-object.ts',
 }
@@ -29,12 +33,28 @@ function cjsDeclarations(dir = 'dist/types') {
   return { name: 'cjs-declarations', writeBundle: { sequential: true, handler: () => walk(dir) } }
 }
 
+// valibot exports neither file: they are found from its main module, in its dist/ folder.
+const valibotDir = join(dirname(createRequire(import.meta.url).resolve('valibot')), '..')
+const valibot = JSON.parse(await readFile(join(valibotDir, 'package.json'), 'utf8'))
+const valibotLicense = await readFile(join(valibotDir, 'LICENSE.md'), 'utf8')
+
+/**
+ * valibot is built into the files that use it, so Node and Deno parse the few functions the
+ * core calls, not all of valibot. Such a file opens with valibot's license: a short legal
+ * comment that minifiers keep, then the full text.
+ */
+function valibotNotice(chunk) {
+  if (!chunk.moduleIds.some((id) => id.includes('/node_modules/valibot/'))) return ''
+  const text = valibotLicense.trim().split('\n').map((line) => ` * ${line}`.trimEnd())
+  return `/*! valibot ${valibot.version} | ${valibot.license} License | Copyright (c) ${valibot.author} */\n/*\n${text.join('\n')}\n */`
+}
+
 export default {
   input: entries,
-  external: ['valibot', 'ofetch', 'idb-keyval', 'cloudflare:workers'],
-  plugins: [typescript({ tsconfig: './tsconfig.json' }), cjsDeclarations()],
+  external: ['ofetch', 'idb-keyval', 'cloudflare:workers'],
+  plugins: [typescript({ tsconfig: './tsconfig.json' }), nodeResolve({ resolveOnly: ['valibot'] }), cjsDeclarations()],
   output: [
-    { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
-    { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs' },
+    { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', banner: valibotNotice },
+    { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', banner: valibotNotice },
   ],
 }

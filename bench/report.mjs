@@ -49,7 +49,7 @@ export function checkTargets({ overhead, storm, size }) {
  * @returns {string}
  */
 export function renderMarkdown(results) {
-  const { machine, settings, overhead, storm, coldStart, size, memory, targets } = results
+  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, targets } = results
   const names = Object.keys(TITLES)
   const row = (label, cell) => `| ${label} | ${names.map(cell).join(' | ')} |`
   const lines = [
@@ -63,6 +63,8 @@ export function renderMarkdown(results) {
     row(`storm of ${settings.storm.concurrency}: failed requests`, (name) => spread(storm[name]?.failed)),
     row(`storm of ${settings.storm.concurrency}: ms until all done`, (name) => spread(storm[name]?.ms)),
     row(`cold start, ms to first response (${settings.coldStart.rounds} rounds)`, (name) => spread(coldStart[name].ms, 2)),
+    row(`\`await import()\` in a fresh Node process, ms (${settings.importTime.rounds} rounds)`, (name) => spread(importTime[name].node, 2)),
+    row(`\`await import()\` in a fresh Deno process, ms (${settings.importTime.rounds} rounds)`, (name) => spread(importTime[name].deno, 2)),
     row('browser program, bytes min+gzip', (name) => number(size.programs[name].gzip, 0)),
     row(`heap growth over ${number(settings.memory.requests, 0)} requests, KB (${settings.memory.rounds} round${settings.memory.rounds > 1 ? 's' : ''})`, (name) =>
       spread(memory[name].heapGrowthBytes, 1, 1024),
@@ -84,6 +86,7 @@ export function renderMarkdown(results) {
     '- oauth4webapi offers no single flight: its column runs the obvious user code (cache the token until expiry, keep a rotated refresh token), not a tuned one. See bench/clients/oauth4webapi.mjs.',
     '- @badgateway/oauth2-client: `OAuth2Fetch` seeded with an expired token holding the refresh token; its background refresh timer is off.',
     '- Bundles: rollup + @rollup/plugin-node-resolve (`browser: true`) + @rollup/plugin-terser, gzip level 9. The program is the same for each library: create the client, one authorized request (bench/size.mjs). With `browser: true`, @badgateway/oauth2-client resolves to its prebuilt browser file.',
+    "- Import: `await import()` of the package's ES module entry, timed inside a new Node or Deno process after it has started (its boot is not counted), one process per sample, the contenders taking turns. Deno runs with `--node-modules-dir=manual` and keeps compiled code in its cache as it does for a script run again (one unmeasured import per library fills it). The raw fetch column imports an empty module: the loader's own cost.",
     '- Heap: `heapUsed` after full GCs, before and after the requests, by a client that already holds a token. Run to run it moves by up to about ±1 MB (±10 bytes per request) for every contender alike: read smaller figures as no growth.',
   ]
   return lines.join('\n')

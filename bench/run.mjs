@@ -6,6 +6,7 @@ import os from 'node:os'
 import { measureOverhead } from './figures/overhead.mjs'
 import { measureStorm } from './figures/storm.mjs'
 import { measureColdStart } from './figures/cold-start.mjs'
+import { measureImportTime } from './figures/import-time.mjs'
 import { measureMemory } from './figures/memory.mjs'
 import { measureSizes } from './size.mjs'
 import { renderMarkdown, checkTargets } from './report.mjs'
@@ -20,6 +21,7 @@ const settings = {
   overhead: { rounds: 9, requests: 2000, warmup: 1000 },
   storm: { rounds: 5, concurrency: 1000, latencyMs: 50 },
   coldStart: { rounds: 15 },
+  importTime: { rounds: 25 },
   memory: { rounds: 2, requests: 100_000, warmup: 10_000 },
 }
 
@@ -44,6 +46,7 @@ const results = {
   overhead: await step('per-request overhead', () => measureOverhead(settings.overhead)),
   storm: await step('refresh storm', () => measureStorm(settings.storm)),
   coldStart: await step('cold start', () => measureColdStart(settings.coldStart)),
+  importTime: await step('import time', () => measureImportTime(settings.importTime)),
   memory: await step('memory', () => measureMemory(settings.memory)),
   size: await step('bundle sizes', () => measureSizes()),
 }

@@ -19,7 +19,11 @@ const asRequest = (input: Request | string | URL) => (input instanceof Request ?
 
 function requestUrl(input: Request | string | URL): URL {
   const base = (globalThis as { location?: { href: string } }).location?.href
-  return new URL(asRequest(input)?.url ?? String(input), base)
+  try {
+    return new URL(asRequest(input)?.url ?? String(input), base)
+  } catch {
+    throw new OAuthRefreshError('INVALID_URL', 'client.fetch needs an absolute URL here')
+  }
 }
 
 /**
@@ -73,6 +77,8 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
         throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${origin} is not in "allowedOrigins"`)
       }
     }
+    // Before a refresh is spent on a request fetch would refuse. No URL has a scheme without a colon.
+    if (typeof input === 'string' && !input.includes(':')) requestUrl(input)
     const request = asRequest(input)
     const signal = init?.signal ?? request?.signal
     // A stream can be sent once, and a Request's own body is a stream: its 401 is returned.

@@ -1,5 +1,6 @@
 import { createAuthorizedFetch } from './authorized-fetch.js'
 import { OAuthRefreshError, StorageError, TokenRequestError } from './errors.js'
+import { exclusive } from './lock.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
 import { createTokenEndpoint, isOAuthError } from './token-request.js'
@@ -83,21 +84,6 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   // fallback) every attempt timing out and backing off at the cap, plus such a span for storage.
   // Within setTimeout's 32-bit range.
   const maxWaitMs = Math.min((2 * attempts + 2) * (config.endpoint.timeoutMs + maxDelayMs), 2 ** 31 - 1)
-  // Browsers: one refresh at a time across the tabs and workers that share this storage.
-  const locks = (globalThis as { navigator?: { locks?: { request<T>(name: string, run: () => Promise<T>): Promise<T> } } }).navigator?.locks
-  /** Runs `task` under the Web Lock of this grant, or without one where locks are missing or refused (sandboxed frames). */
-  function exclusive<T>(task: () => Promise<T>): Promise<T> {
-    if (!locks) return task()
-    let ran = false
-    const locked = () => {
-      ran = true
-      return task()
-    }
-    return locks.request(`oauth-refresh:${key}`, locked).catch((error: unknown) => {
-      if (ran) throw error
-      return task()
-    })
-  }
 
   let grant: StoredTokenSet | undefined
   let loaded = false
@@ -222,7 +208,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     signal?.throwIfAborted()
     if (!inflight) {
       inflightSince = Date.now()
-      const flight: Promise<Grant> = exclusive(() => refresh(force, stale)).finally(() => forget(flight))
+      const flight: Promise<Grant> = exclusive(storage, key, () => refresh(force, stale)).finally(() => forget(flight))
       inflight = flight
     }
     const shared = inflight

@@ -10,7 +10,9 @@ import {
   TokenResponseError,
   type OAuthRefreshErrorCode,
 } from './errors.js'
+import { rejectUnknown } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
+import { hasMethods } from './storage/adapter.js'
 import type { StoredTokenSet, TokenStorage } from './storage/types.js'
 
 /** The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`, which the object owns. */
@@ -155,9 +157,8 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
    */
   async setRefreshToken(refreshToken: string, options: { scope?: string | undefined } = {}): Promise<void> {
     if (typeof refreshToken !== 'string' || refreshToken === '') throw new ConfigError('"refreshToken" must be a non-empty string')
-    const { scope, ...unknown } = options
-    const [extra] = Object.keys(unknown)
-    if (extra !== undefined) throw new ConfigError(`Option "${extra}" is not a known option`)
+    rejectUnknown(Object(options), ['scope'])
+    const { scope } = options
     if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
     // The client resumes a stored grant only under the fingerprint of its configured token.
     const grantId = fingerprint(this.#options().refreshToken || refreshToken)
@@ -236,12 +237,9 @@ const NO_TIMEOUT = 2 ** 31 - 1
  * }
  */
 export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): RefreshClient {
-  if (typeof namespace?.idFromName !== 'function' || typeof namespace.get !== 'function') {
-    throw new ConfigError('"namespace" must be a Durable Object namespace binding')
-  }
+  if (!hasMethods(namespace, ['idFromName', 'get'])) throw new ConfigError('"namespace" must be a Durable Object namespace binding')
   if (typeof name !== 'string' || name === '') throw new ConfigError('"name" must be a non-empty string')
-  const unknown = Object.keys(Object(options)).find((key) => !CLIENT_OPTIONS.includes(key))
-  if (unknown) throw new ConfigError(`Option "${unknown}" is not a known option`)
+  rejectUnknown(Object(options), CLIENT_OPTIONS)
   // The core parses these options; its token endpoint settings are unused here, the object's count.
   const config = parseOptions({ ...options, tokenUrl: 'https://localhost/', clientId: name })
   const { leewayMs } = config

@@ -17,6 +17,7 @@ export type OAuthRefreshErrorCode =
   | 'STORAGE_ERROR'
   | 'ORIGIN_NOT_ALLOWED'
   | 'REDIRECT_BLOCKED'
+  | 'INVALID_URL'
 
 /** Extra, non-secret facts an error carries besides its code and message. */
 export interface OAuthRefreshErrorOptions {

@@ -1,5 +1,6 @@
 import * as v from 'valibot'
 import { ConfigError, type StorageError } from './errors.js'
+import { unknownOption } from './option-names.js'
 import { isStringArray, parseWith, string, text } from './schemas.js'
 import type { TokenStorage } from './storage/types.js'
 import { memoryStorage } from './storage/memory.js'
@@ -11,7 +12,7 @@ export interface RefreshClientOptions {
   tokenUrl: string | URL
   /** The client identifier (RFC 6749 §2.2). */
   clientId: string
-  /** The client secret; omit it for a public client, which sends only `client_id`. */
+  /** The client secret; omit it (or pass `''`) for a public client, which sends only `client_id`. */
   clientSecret?: string | undefined
   /** The refresh token that starts the grant; not needed when storage already holds one. */
   refreshToken?: string | undefined
@@ -68,18 +69,19 @@ const record = v.optional(
 )
 // Up to setTimeout's 32-bit limit, beyond which timers fire at once.
 const atLeast = (min: number, fallback: number) =>
-  v.optional(v.custom<number>((value) => typeof value === 'number' && value >= min && value <= 2 ** 31 - 1), fallback)
+  v.optional(v.custom<number>((value) => typeof value === 'number' && value >= min && value <= 2 ** 31 - 1, `must be a number from ${min} to 2147483647`), fallback)
 const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 const CLIENT_AUTHENTICATIONS: unknown[] = ['auto', 'basic', 'body']
 
 const OptionsSchema = v.strictObject({
   tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
   clientId: text,
+  // An empty string (an unset environment variable) counts as absent: a public client, and a
+  // stored grant may resume.
   clientSecret: v.optional(string),
-  // An empty string (an unset environment variable) counts as absent: the stored grant may resume.
   refreshToken: v.optional(string),
   scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value))),
-  clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value)), 'auto'),
+  clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value), "must be 'auto', 'basic' or 'body'"), 'auto'),
   authorizationHeader: v.optional(v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }), {}),
   grantType: v.optional(text, 'refresh_token'),
   tokenRequest: v.optional(v.strictObject({ headers: record, body: record }), {}),
@@ -127,8 +129,13 @@ function parseUrl(value: string, name: string): URL {
  */
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
   // Strict objects, so a misspelt `clientSecret` is an error rather than a public client.
-  const o = parseWith(OptionsSchema, options, (field = 'options', unknown) => fail(field, unknown ? 'is not a known option' : 'is missing or invalid'))
+  const o = parseWith(OptionsSchema, options, (field = 'options', problem, unknown) =>
+    fail(field, unknown ? unknownOption(field, Object.keys(OptionsSchema.entries)) : problem || 'is missing or invalid'),
+  )
+  const clientSecret = o.clientSecret || undefined
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
+  // fetch refuses such a URL, and its error would repeat the password.
+  if (tokenUrl.username || tokenUrl.password) throw fail('tokenUrl', 'must not hold credentials')
   if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
     throw fail('tokenUrl', 'must use https: (http: only on a loopback host)')
   }
@@ -138,13 +145,13 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   checkHeaders({ [name]: pattern }, 'authorizationHeader')
   const headers = strings(o.tokenRequest.headers, 'tokenRequest.headers')
   checkHeaders(headers, 'tokenRequest.headers')
-  if (o.clientAuthentication === 'basic' && o.clientSecret === undefined) throw fail('clientSecret', "is required by clientAuthentication 'basic'")
+  if (o.clientAuthentication === 'basic' && !clientSecret) throw fail('clientSecret', "is required by clientAuthentication 'basic'")
   const scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope
   return {
     endpoint: {
       tokenUrl: tokenUrl.href,
       clientId: o.clientId,
-      clientSecret: o.clientSecret,
+      clientSecret,
       clientAuthentication: o.clientAuthentication,
       grantType: o.grantType,
       scope: scope || undefined,

@@ -46,8 +46,9 @@ interface Failure {
 
 // The server says it did not act on these, so repeating the request is safe.
 const NOT_PROCESSED = [408, 429, 503]
-// Connection errors raised before a byte was sent (Node's undici puts the code on `cause`).
-const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']
+// Failures before a byte was sent: undici's `cause.code`, or its `cause.message` for a port
+// fetch blocks (Fetch standard, "bad port").
+const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'bad port']
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic. */
 const formEncode = (value: string) => new URLSearchParams([['', value]]).toString().slice(1)
@@ -67,13 +68,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const inDoubt = (cause: OAuthRefreshError) =>
   new TokenRequestError('REFRESH_IN_DOUBT', 'Refresh answer lost; the grant is kept for the next try', { cause, status: cause.status })
 
-function networkFailure(error: unknown): Failure {
+function networkFailure(error: unknown, host: string): Failure {
   if (error instanceof TokenRequestError && error.code === 'TIMEOUT') return { error, inDoubt: true }
   if (error instanceof OAuthRefreshError) throw error
-  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code
+  const { code, message } = Object(Object(error).cause)
+  const reason = typeof code === 'string' ? code : message === 'bad port' ? message : undefined
   return {
-    error: new TokenRequestError('NETWORK_ERROR', 'Token request failed', { cause: error }),
-    inDoubt: !NOT_SENT.includes(code as string),
+    error: new TokenRequestError('NETWORK_ERROR', `Token request to ${host} failed${reason ? `: ${reason}` : ''}`, { cause: error }),
+    inDoubt: !NOT_SENT.includes(reason),
   }
 }
 
@@ -83,6 +85,7 @@ function networkFailure(error: unknown): Failure {
  * retries of transient faults that never repeat a possibly processed request more than once.
  */
 export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
+  const { host } = new URL(config.tokenUrl)
   let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
 
   async function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
@@ -145,7 +148,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
         failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
       } catch (error) {
         // Rethrows the SDK's own verdicts (an OAuth error, a bad response); keeps network faults.
-        failure = networkFailure(error)
+        failure = networkFailure(error, host)
       }
       if (failure.inDoubt && doubted) throw inDoubt(failure.error)
       doubted ||= failure.inDoubt

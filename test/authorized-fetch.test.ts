@@ -133,6 +133,12 @@ describe('client.fetch', () => {
     controller.abort(new Error('stop'))
     await expect(pending).rejects.toThrow('stop')
   })
+  it('refuses a relative URL where nothing resolves it, before spending a refresh', async () => {
+    const { server, client } = await setup()
+    await expect(client.fetch('/api/me')).rejects.toMatchObject({ name: 'OAuthRefreshError', code: 'INVALID_URL' })
+    expect(server.tokenHits).toBe(0)
+    expect((await client.fetch(server.apiUrl)).status).toBe(200)
+  })
 })
 
 function formData() {

@@ -184,29 +184,29 @@ describe('races', () => {
 })
 
 describe('more races', () => {
-  it('works where Web Locks exist but refuse (a sandboxed frame): the refresh runs without the lock', async () => {
-    const request = vi.fn(() => Promise.reject(new DOMException('opaque origin', 'SecurityError')))
-    vi.stubGlobal('navigator', { locks: { request } })
-    try {
-      const { server, client } = await setup()
-      expect(server.issuedTokens).toContain(await client.getAccessToken())
-      expect(request).toHaveBeenCalledOnce()
-    } finally {
-      vi.unstubAllGlobals()
+  it("runs each refresh under the storage's lock and reads storage again inside it: two holders, one token request", async () => {
+    const base = memoryStorage()
+    let queue = Promise.resolve()
+    const keys: string[] = []
+    // One lock over one storage shared by two clients, as two processes sharing a Deno KV file.
+    const storage: TokenStorage = {
+      ...base,
+      lock(key, task) {
+        keys.push(key)
+        const run = queue.then(task)
+        queue = run.then(() => undefined, () => undefined)
+        return run
+      },
     }
-  })
-
-  it('takes the Web Lock of its storage key around each refresh where locks exist', async () => {
-    const names: string[] = []
-    vi.stubGlobal('navigator', { locks: { request: (name: string, run: () => Promise<unknown>) => (names.push(name), run()) } })
-    try {
-      const { client } = await setup()
-      await client.getAccessToken()
-      await client.getAccessToken({ forceRefresh: true })
-      expect(names).toEqual(['oauth-refresh:grant', 'oauth-refresh:grant'])
-    } finally {
-      vi.unstubAllGlobals()
-    }
+    const { server, client } = await setup({ revokeOnReuse: true }, { storage })
+    const other = createRefreshClient(demoClient(server, { storage, storageKey: 'grant' }))
+    const [token, sameToken] = await Promise.all([client.getAccessToken(), other.getAccessToken()])
+    expect(sameToken).toBe(token)
+    expect(server.tokenRequests).toHaveLength(1)
+    expect(keys).toEqual(['grant', 'grant'])
+    const next = await other.getAccessToken({ forceRefresh: true })
+    expect(await client.getAccessToken({ forceRefresh: true })).not.toBe(next)
+    expect(server.grantRevoked).toBe(false)
   })
 
   it('a cleared client takes no grant that another context stores afterwards', async () => {

@@ -19,6 +19,11 @@ describe('parseOptions', () => {
     expect(parseOptions({ ...base, refreshToken: '' }).refreshToken).toBeUndefined()
   })
 
+  it('reads an empty client secret (an unset environment variable) as a public client', () => {
+    expect(parseOptions({ ...base, clientSecret: '' }).endpoint.clientSecret).toBeUndefined()
+    expect(() => parseOptions({ ...base, clientSecret: '', clientAuthentication: 'basic' })).toThrow(/"clientSecret" is required/)
+  })
+
   it('joins a scope array with spaces and drops an empty scope', () => {
     expect(parseOptions({ ...base, scope: ['read', 'write'] }).endpoint.scope).toBe('read write')
     expect(parseOptions({ ...base, scope: [] }).endpoint.scope).toBeUndefined()
@@ -42,7 +47,6 @@ describe('parseOptions', () => {
     ['plain http on a public host', { ...base, tokenUrl: 'http://auth.example.com/token' }, /must use https/],
     ['http on 127.0.0.2-like spoof hosts', { ...base, tokenUrl: 'http://127.0.0.1.example.com/t' }, /must use https/],
     ['a fragment', { ...base, tokenUrl: 'https://a.example/t#x' }, /fragment/],
-    ['an unknown clientAuthentication', { ...base, clientAuthentication: 'jwt' }, /"clientAuthentication"/],
     ['a header pattern without the placeholder', { ...base, authorizationHeader: { pattern: 'Bearer' } }, /"authorizationHeader.pattern"/],
     ['an invalid header name', { ...base, authorizationHeader: { name: 'X Token' } }, /"authorizationHeader"/],
     ['an invalid extra token request header', { ...base, tokenRequest: { headers: { 'X Tenant': 'a' } } }, /"tokenRequest.headers"/],
@@ -53,7 +57,11 @@ describe('parseOptions', () => {
     ['extra headers given as a Headers object, whose entries would be lost', { ...base, tokenRequest: { headers: new Headers({ a: 'b' }) } }, /"tokenRequest.headers"/],
     ['a negative leeway', { ...base, expiryLeewaySeconds: -1 }, /"expiryLeewaySeconds"/],
     ['a storage without delete', { ...base, storage: { get: async () => undefined, set: async () => {} } }, /"storage.delete"/],
-    ['zero attempts', { ...base, retry: { attempts: 0 } }, /"retry.attempts"/],
+    ['zero attempts, giving the range', { ...base, retry: { attempts: 0 } }, 'Option "retry.attempts" must be a number from 1 to 2147483647'],
+    ['an unknown clientAuthentication, listing the allowed ones', { ...base, clientAuthentication: 'jwt' }, `Option "clientAuthentication" must be 'auto', 'basic' or 'body'`],
+    ['a misspelt required option, as unknown rather than missing', { clientId: 'id', tokenURL: base.tokenUrl }, 'Option "tokenURL" is not a known option; did you mean "tokenUrl"?'],
+    ['a token URL with a user name and password', { ...base, tokenUrl: 'https://user:pass@auth.example.com/token' }, 'Option "tokenUrl" must not hold credentials'],
+    ['a token URL with a user name', { ...base, tokenUrl: new URL('https://user@auth.example.com/token') }, /"tokenUrl" must not hold/],
     ['a bad allowed origin', { ...base, allowedOrigins: ['nope'] }, /"allowedOrigins"/],
     ['a non-string extra header', { ...base, tokenRequest: { headers: { 'x-a': 1 } } }, /"tokenRequest.headers.x-a"/],
   ])('throws a ConfigError for %s', (_, options, message) => {
@@ -63,7 +71,8 @@ describe('parseOptions', () => {
 
   it('never repeats a secret value in its message', () => {
     const secret = 'sup3r-secret-value'
-    for (const bad of [{ clientSecret: { secret } }, { refreshToken: [secret] }, { clientAuthentication: secret }]) {
+    const inUrl = { tokenUrl: `https://client:${secret}@auth.example.com/token` }
+    for (const bad of [{ clientSecret: { secret } }, { refreshToken: [secret] }, { clientAuthentication: secret }, { timeoutMs: secret }, inUrl]) {
       expect(() => parseOptions({ ...base, ...bad } as never)).toThrow(ConfigError)
       try {
         parseOptions({ ...base, ...bad } as never)

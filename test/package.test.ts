@@ -4,10 +4,12 @@ import { promisify } from 'node:util'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { publint } from 'publint'
+import { parseAst } from 'rollup/parseAst'
 import { measureBundle } from '../bench/size.mjs'
 import { serve } from './support/loopback.js'
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+const root = new URL('../', import.meta.url)
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
 const node = (code: string, type: 'module' | 'commonjs') =>
   execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { encoding: 'utf8' })
 
@@ -41,19 +43,47 @@ describe('the built package', () => {
     expect(node(`const before = Object.keys(globalThis).length; await import('oauth-refresh'); await import('oauth-refresh/indexeddb'); console.log(Object.keys(globalThis).length - before)`, 'module').trim()).toBe('0')
   })
 
-  it('the core entry bundles valibot and nothing of the adapters or ofetch', async () => {
-    const { modules } = await measureBundle('dist/index.js')
-    expect(modules.some((file) => file.includes('valibot'))).toBe(true)
+  it('the built files import only each other and the optional peers: valibot is built in, with its license', () => {
+    const files = execFileSync('find', ['dist', '-name', '*.js', '-o', '-name', '*.cjs'], { cwd: root, encoding: 'utf8' }).trim().split('\n')
+    const specifiers = files.flatMap((file) => {
+      const code = readFileSync(new URL(file, root), 'utf8')
+      if (file.endsWith('.cjs')) return [...code.matchAll(/\brequire\('([^']+)'\)/g)].map((match) => match[1]!)
+      return parseAst(code).body.flatMap((node) => ('source' in node && node.source ? [String(node.source.value)] : []))
+    })
+    expect(specifiers.filter((specifier) => specifier.startsWith('./chunks/')).length, 'the files were read').toBeGreaterThan(2)
+    expect([...new Set(specifiers.filter((specifier) => !specifier.startsWith('.')))].sort()).toEqual(['cloudflare:workers', 'idb-keyval', 'ofetch'])
+    expect(pkg.dependencies).toBeUndefined()
+    // The core's code, valibot's with it, lives in a chunk that the core and durable-object entries share.
+    const withValibot = files.filter((file) => readFileSync(new URL(file, root), 'utf8').includes('vendor: "valibot"'))
+    expect(withValibot.map((file) => file.replace(/.*\./, '')).sort(), 'one ESM and one CJS file hold valibot').toEqual(['cjs', 'js'])
+    for (const file of withValibot) {
+      const code = readFileSync(new URL(file, root), 'utf8')
+      expect(code).toMatch(/^\/\*! valibot \d+\.\d+\.\d+ \| MIT License \| Copyright \(c\) Fabian Hiller \*\/\n/)
+      expect(code).toContain('The above copyright notice and this permission notice shall be included in all copies or substantial portions of the Software.')
+    }
+  })
+
+  it('the core entry holds valibot and nothing of the adapters or ofetch', async () => {
+    const { modules, code } = await measureBundle('dist/index.js')
+    expect(code).toContain('/*! valibot ')
+    expect(code).toContain('"valibot"')
     expect(modules.filter((file) => /idb-keyval|ofetch|indexeddb|cloudflare-kv/.test(file))).toEqual([])
   })
 
   it('oauth-refresh/cloudflare-kv pulls in no idb-keyval code, and indexeddb no KV code', async () => {
     const kv = await measureBundle('dist/cloudflare-kv.js')
-    expect(kv.modules.filter((file) => /idb-keyval|indexeddb|valibot|ofetch/.test(file))).toEqual([])
-    expect(kv.code).not.toMatch(/indexedDB|IDBKeyRange/)
+    expect(kv.modules.filter((file) => /idb-keyval|indexeddb|ofetch/.test(file))).toEqual([])
+    expect(kv.code).not.toMatch(/indexedDB|IDBKeyRange|valibot/)
     const idb = await measureBundle('dist/indexeddb.js')
     expect(idb.modules.some((file) => file.includes('idb-keyval'))).toBe(true)
-    expect(idb.modules.filter((file) => /cloudflare-kv|valibot|ofetch/.test(file))).toEqual([])
+    expect(idb.modules.filter((file) => /cloudflare-kv|ofetch/.test(file))).toEqual([])
+    expect(idb.code).not.toMatch(/valibot/)
+  })
+
+  it('oauth-refresh/webextension pulls in no other adapter, idb-keyval, valibot or ofetch code', async () => {
+    const { modules, code } = await measureBundle('dist/webextension.js')
+    expect(modules.filter((file) => /idb-keyval|indexeddb|cloudflare-kv|deno-kv|valibot|ofetch|client/.test(file))).toEqual([])
+    expect(code).not.toMatch(/indexedDB|IDBKeyRange/)
   })
 
   it('oauth-refresh/durable-object pulls in no IndexedDB or KV code, and leaves cloudflare:workers to the runtime', async () => {
@@ -64,9 +94,9 @@ describe('the built package', () => {
   })
 
   // A regression budget, not the goal: the issue asks for 4.5 KB and the README says how far off we are.
-  it('the core entry stays within its 6.5 KB min+gzip budget for browsers', async () => {
+  it('the core entry stays within its 6.7 KB min+gzip budget for browsers', async () => {
     const { gzip } = await measureBundle('dist/index.js')
-    expect(gzip).toBeLessThan(6.5 * 1024)
+    expect(gzip).toBeLessThan(6.7 * 1024)
   })
 
   it('leaves nothing running: a script that refreshes and calls the API ends by itself', async () => {

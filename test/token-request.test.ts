@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import type { LocalServerOptions } from '../examples/local-server/server.mjs'
 import { createTokenEndpoint, retryAfterMs, type TokenEndpointConfig } from '../src/token-request.js'
@@ -20,6 +21,15 @@ async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: L
     ...config,
   })
   return { server, refresh: () => endpoint.refresh(server.validRefreshToken, []) }
+}
+
+/** A loopback URL whose port was just freed: connecting to it is refused. */
+async function closedPortUrl() {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return `http://127.0.0.1:${port}/token`
 }
 
 describe('createTokenEndpoint', () => {
@@ -91,10 +101,17 @@ describe('createTokenEndpoint', () => {
     expect(server.tokenHits).toBe(0)
   })
 
-  it('reports a refused connection as NETWORK_ERROR after bounded retries', async () => {
-    const { server, refresh } = await setup()
-    await server.close()
-    await expect(refresh()).rejects.toMatchObject({ code: 'NETWORK_ERROR' })
+  it.each([
+    ['a refused connection (a closed port)', closedPortUrl, /^Token request to 127\.0\.0\.1:\d+ failed: ECONNREFUSED$/],
+    ["a port fetch blocks (the Fetch standard's bad ports)", async () => 'http://127.0.0.1:6000/token', /^Token request to 127\.0\.0\.1:6000 failed: bad port$/],
+    ['a host that resolves nowhere', async () => 'https://oauth-refresh.invalid/token', /^Token request to oauth-refresh\.invalid failed: (ENOTFOUND|EAI_AGAIN)$/],
+  ])('reports %s as NETWORK_ERROR naming the host and the reason, retried as unsent', async (_, url, message) => {
+    let calls = 0
+    const { refresh } = await setup({ tokenUrl: await url(), fetch: (input, init) => (calls++, fetch(input, init)) })
+    const error = await refresh().catch((error: unknown) => error)
+    expect(error).toMatchObject({ name: 'TokenRequestError', code: 'NETWORK_ERROR', message: expect.stringMatching(message) })
+    // Never sent, so the refresh token is unspent: every attempt is used, none is left in doubt.
+    expect(calls).toBe(3)
   })
 })
 

@@ -1,4 +1,6 @@
 import { ConfigError, StorageError } from '../errors.js'
+import { rejectUnknown } from '../option-names.js'
+import { asTokenSet, backendCall, hasMethods } from './adapter.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /**
@@ -37,7 +39,8 @@ const MIN_EXPIRATION_TTL = 60
  *   refresh strictly.
  *
  * A key longer than 512 bytes (KV's limit), a stored value that is not a JSON object, and any KV
- * failure reject with a `StorageError` (code `STORAGE_ERROR`). Bad options throw a `ConfigError`.
+ * failure reject with a `StorageError` (code `STORAGE_ERROR`). Bad or unknown options throw a
+ * `ConfigError`.
  *
  * @example
  * import { createRefreshClient } from 'oauth-refresh'
@@ -61,9 +64,10 @@ const MIN_EXPIRATION_TTL = 60
 export function cloudflareKVStorage(namespace: KVNamespaceLike, options: CloudflareKVStorageOptions = {}): TokenStorage {
   // No prefix by default: the client's default storage key already starts with 'oauth-refresh:'.
   const { prefix = '', expirationTtl } = options
-  if (!isKVNamespace(namespace)) {
+  if (!hasMethods(namespace, ['get', 'put', 'delete'])) {
     throw new ConfigError('"namespace" must be a Workers KV binding with get, put and delete methods')
   }
+  rejectUnknown(options, ['prefix', 'expirationTtl'])
   if (typeof prefix !== 'string') throw new ConfigError('"prefix" must be a string')
   if (expirationTtl !== undefined && !(Number.isInteger(expirationTtl) && expirationTtl >= MIN_EXPIRATION_TTL)) {
     throw new ConfigError(`"expirationTtl" must be an integer of at least ${MIN_EXPIRATION_TTL} seconds`)
@@ -82,31 +86,17 @@ export function cloudflareKVStorage(namespace: KVNamespaceLike, options: Cloudfl
   return {
     async get(key) {
       const fullKey = kvKey(key)
-      const text = await call('get', () => namespace.get(fullKey, 'text'))
+      const text = await backendCall('Cloudflare KV get', () => namespace.get(fullKey, 'text'))
       return text === null ? undefined : parseTokenSet(text)
     },
     async set(key, value) {
       const fullKey = kvKey(key)
-      await call('put', () => namespace.put(fullKey, JSON.stringify(value), putOptions))
+      await backendCall('Cloudflare KV put', () => namespace.put(fullKey, JSON.stringify(value), putOptions))
     },
     async delete(key) {
       const fullKey = kvKey(key)
-      await call('delete', () => namespace.delete(fullKey))
+      await backendCall('Cloudflare KV delete', () => namespace.delete(fullKey))
     },
-  }
-}
-
-function isKVNamespace(value: unknown): value is KVNamespaceLike {
-  if (typeof value !== 'object' || value === null) return false
-  const { get, put, delete: remove } = value as Record<string, unknown>
-  return typeof get === 'function' && typeof put === 'function' && typeof remove === 'function'
-}
-
-async function call<T>(operation: string, request: () => Promise<T>): Promise<T> {
-  try {
-    return await request()
-  } catch (error) {
-    throw new StorageError(`Cloudflare KV ${operation} failed`, error)
   }
 }
 
@@ -118,8 +108,5 @@ function parseTokenSet(text: string): StoredTokenSet {
     // No cause: a SyntaxError's message quotes the text, which may hold a token.
     throw new StorageError('Cloudflare KV holds a value that is not JSON')
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new StorageError('Cloudflare KV holds a value that is not a token set')
-  }
-  return value as StoredTokenSet
+  return asTokenSet(value, 'Cloudflare KV')
 }

@@ -1,5 +1,6 @@
 import { createStore, del, get, set, type UseStore } from 'idb-keyval'
 import { ConfigError, StorageError } from '../errors.js'
+import { rejectUnknown } from '../option-names.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /** Where in IndexedDB the grants live. */
@@ -37,6 +38,7 @@ export interface IndexedDBStorageOptions {
  */
 export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenStorage {
   const { dbName = 'oauth-refresh', storeName = 'grants' } = options
+  rejectUnknown(options, ['dbName', 'storeName'])
   if (typeof dbName !== 'string' || dbName === '') throw new ConfigError('"dbName" must be a non-empty string')
   if (typeof storeName !== 'string' || storeName === '') throw new ConfigError('"storeName" must be a non-empty string')
 

@@ -21,8 +21,9 @@ export interface StoredTokenSet {
 }
 
 /**
- * Where the client keeps its grant. The SDK's one extension point: any object with these three
- * async methods works. Values are plain JSON-safe objects.
+ * Where the client keeps its grant. The SDK's one extension point: any object with `get`, `set`
+ * and `delete` works; a storage shared by several processes adds `lock`. Values are plain
+ * JSON-safe objects.
  *
  * @example
  * const storage: TokenStorage = {
@@ -38,4 +39,15 @@ export interface TokenStorage {
   set(key: string, value: StoredTokenSet): Promise<void>
   /** Removes `key`; resolves even when it was not there. */
   delete(key: string): Promise<void>
+  /**
+   * Optional. Runs `task` while no other holder of `key`'s lock, in any process or isolate that
+   * shares this storage, runs one, and settles as `task` does. The client runs every refresh
+   * under it, so a grant is refreshed once per expiry however many processes hold it; without
+   * it the client uses Web Locks where they exist.
+   *
+   * The lock is a lease: its holder renews it while `task` runs, and it ends by itself a bounded
+   * time after the holder stops renewing (the process died), so a dead holder blocks the grant
+   * only that long. Each adapter documents its bound (`denoKVStorage`: `leaseMs`).
+   */
+  lock?<T>(key: string, task: () => Promise<T>): Promise<T>
 }

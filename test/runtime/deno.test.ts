@@ -36,10 +36,7 @@ describe('Deno', () => {
     running.push(harness, server)
     const app = await consumer.add('deno', 'test/runtime/fixtures/deno/run.ts', 'examples/deno/web-storage.ts', SCENARIO)
     const importMap = join(app, 'import-map.json')
-    const imports = {
-      'oauth-refresh': await consumer.entry(),
-      valibot: await consumer.entry('.', 'valibot'),
-    }
+    const imports = { 'oauth-refresh': await consumer.entry() }
     await writeFile(importMap, JSON.stringify({ imports }))
     const flags = ['--no-npm', `--import-map=${importMap}`]
 

@@ -288,7 +288,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       expectNoSecret(refused)
       expect((await workers.get('isolate-0', '/force')).body.error, 'the dead grant is gone').toMatchObject({ code: 'NO_GRANT', isOAuthRefreshError: true, message: 'No refresh token' })
       expect((await workers.get('isolate-0', '/direct')).body.error, 'a direct stub call throws an Error with the message').toMatchObject({ name: 'Error', message: expect.stringMatching(/No refresh token/) })
-      expect((await workers.get('isolate-0', '/misspelt')).body.error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', message: 'Option "expiryLeeway" is not a known option' })
+      expect((await workers.get('isolate-0', '/misspelt')).body.error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', message: 'Option "expiryLeeway" is not a known option; did you mean "expiryLeewaySeconds"?' })
     } finally {
       await workers.dispose()
     }

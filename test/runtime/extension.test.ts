@@ -1,69 +1,70 @@
-import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { cp } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { chromium, type BrowserContext } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { rollup, type OutputOptions, type RollupOptions } from 'rollup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
-import { CHROMIUM } from './support/chromium.js'
-import { installPackedPackage, type Consumer } from './support/package.js'
+import { buildTestExtension, launchWithExtensions, serviceWorker, type ExtensionGlobals } from './support/extension.js'
+import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
 import { CREDENTIALS } from './support/scenario.js'
 
-let consumer: Consumer
-let server: LocalServer
-let context: BrowserContext
-let extensionDir: string
-let extensionId: string
+const EXAMPLE_WORKER = 'dist/background.js'
+const TEST_WORKER = 'oauth.js'
 
-/** Builds the example as its README says (rollup with its own config), pointed at the local server. */
-async function buildExtension(dir: string) {
-  await writeFile(
-    join(dir, 'src/config.js'),
-    `export const config = ${JSON.stringify({ tokenUrl: server.tokenUrl, clientId: CREDENTIALS.clientId, apiUrl: `${server.apiUrl}/me` })}\n`,
-  )
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, host_permissions: ['http://127.0.0.1/*'] }))
+let consumer: Consumer
+let context: BrowserContext
+let exampleDir: string
+let testDir: string
+
+/**
+ * Copies the example as a fresh clone has it (no node_modules, no build output) and builds it as
+ * its README says (rollup with its own config), against the packed package.
+ */
+async function buildExample() {
+  const dir = join(consumer.dir, 'browser-extension')
+  await cp(join(ROOT, 'examples/browser-extension'), dir, { recursive: true, filter: (path) => !['node_modules', 'dist'].includes(basename(path)) })
   const { default: config } = (await import(/* @vite-ignore */ pathToFileURL(join(dir, 'rollup.config.mjs')).href)) as {
     default: RollupOptions & { output: OutputOptions }
   }
   const build = await rollup(config)
   await build.write(config.output)
   await build.close()
+  return dir
 }
 
-/** Starts Chromium with the unpacked extension, on a profile kept across restarts. */
+/** Starts Chromium with the example and the test extension, on a profile kept across restarts. */
 async function launch() {
-  context = await chromium.launchPersistentContext(join(consumer.dir, 'profile'), {
-    ...CHROMIUM,
-    args: [...(CHROMIUM.args ?? []), `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
-  })
-  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'))
-  extensionId = new URL(worker.url()).host
+  context = await launchWithExtensions(join(consumer.dir, 'profile'), [exampleDir, testDir])
 }
+const extensionId = async (script: string) => new URL((await serviceWorker(context, script)).url()).host
 
 beforeAll(async () => {
   consumer = await installPackedPackage()
-  // An extension is a public client: no secret.
-  server = await startLocalServer({ clientSecret: null })
-  extensionDir = join(await consumer.add('examples', 'examples/browser-extension'), 'browser-extension')
-  await buildExtension(extensionDir)
+  ;[exampleDir, testDir] = await Promise.all([buildExample(), buildTestExtension(consumer)])
   await launch()
 })
 afterAll(async () => {
   await context?.close()
-  await server?.close()
   await consumer?.remove()
 })
 
 describe('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)', () => {
-  it('the service worker signs in, calls the API, recovers a 401 and, after a browser restart, resumes the grant from IndexedDB', async () => {
+  let server: LocalServer
+  beforeAll(async () => {
+    // An extension is a public client: no secret.
+    server = await startLocalServer({ clientSecret: null })
+  })
+  afterAll(() => server?.close())
+
+  it('takes its settings from the popup, signs in, calls the API, recovers a 401 and, after a browser restart, resumes the rotated grant from chrome.storage.local', async () => {
+    const errors: string[] = []
     const openPopup = async () => {
       const popup = await context.newPage()
       popup.on('pageerror', (error) => errors.push(error.message))
-      await popup.goto(`chrome-extension://${extensionId}/popup.html`)
+      await popup.goto(`chrome-extension://${await extensionId(EXAMPLE_WORKER)}/popup.html`)
       return popup
     }
-    const errors: string[] = []
     let popup = await openPopup()
     const reply = async (button: string) => {
       await popup.locator('#output').evaluate((element) => (element.textContent = ''))
@@ -71,6 +72,14 @@ describe('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)'
       await expect.poll(() => popup.locator('#output').textContent()).toMatch(/^\{/)
       return JSON.parse((await popup.locator('#output').textContent()) ?? '')
     }
+    const settings = { tokenUrl: server.tokenUrl, clientId: CREDENTIALS.clientId, apiUrl: `${server.apiUrl}/me` }
+    /** What chrome.storage.local of the example holds. */
+    const stored = async () =>
+      (await serviceWorker(context, EXAMPLE_WORKER)).evaluate(() => (globalThis as unknown as ExtensionGlobals).chrome.storage.local.get(null))
+
+    expect((await reply('call-api')).error, 'no settings yet').toMatch(/No settings yet/)
+    for (const [name, value] of Object.entries(settings)) await popup.fill(`#settings [name=${name}]`, value)
+    expect(await reply('save'), 'loopback is granted by the manifest').toEqual({ saved: true })
 
     await popup.fill('#refresh-token', CREDENTIALS.refreshToken)
     expect(await reply('sign-in')).toEqual({ signedIn: true })
@@ -88,17 +97,62 @@ describe('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)'
     expect(server.tokenRequests.map((entry) => entry.form.refresh_token)).toEqual([CREDENTIALS.refreshToken, rotated])
 
     // A new service worker (Chrome stops idle ones; here the whole browser restarts) has no
-    // refresh token configured: it resumes the rotated grant from IndexedDB.
+    // refresh token configured: it resumes the rotated grant from chrome.storage.local.
     const latest = server.validRefreshToken
+    const grants = Object.values(await stored()).filter((value) => (value as { refreshToken?: string }).refreshToken === latest)
+    expect(grants, 'the rotated grant is in chrome.storage.local').toHaveLength(1)
     await context.close()
     await launch()
     popup = await openPopup()
+    for (const [name, value] of Object.entries(settings)) expect(await popup.inputValue(`#settings [name=${name}]`)).toBe(value)
     server.revokeAccessTokens()
     expect((await reply('call-api')).status, 'after a restart').toBe(200)
     expect(server.tokenRequests.map((entry) => entry.form.refresh_token)).toEqual([CREDENTIALS.refreshToken, rotated, latest])
 
     expect(await reply('sign-out')).toEqual({ signedIn: false })
     expect((await reply('call-api')).error).toMatch(/NO_GRANT/)
+    expect(Object.values(await stored()).some((value) => (value as { refreshToken?: string }).refreshToken), 'no grant left').toBe(false)
     expect(errors).toEqual([])
+  })
+})
+
+describe('webExtensionStorage(chrome.storage.local) in an extension', () => {
+  it('the service worker and two extension pages that need a token at once make one token request, under rotation that revokes on reuse', async () => {
+    // Each token response takes 500 ms, so the three contexts' refreshes overlap unless
+    // something (the client's Web Locks of the extension origin) makes them take turns.
+    const server = await startLocalServer({ clientSecret: null, revokeOnReuse: true, latencyMs: 500 })
+    try {
+      const id = await extensionId(TEST_WORKER)
+      const openPage = async () => {
+        const page = await context.newPage()
+        await page.goto(`chrome-extension://${id}/page.html`)
+        await page.waitForFunction(() => 'oauthRefresh' in globalThis)
+        return page
+      }
+      const [worker, ...pages] = await Promise.all([serviceWorker(context, TEST_WORKER), openPage(), openPage()])
+      const options = { tokenUrl: server.tokenUrl, clientId: CREDENTIALS.clientId, refreshToken: CREDENTIALS.refreshToken, storageKey: `three-contexts-${Date.now()}` }
+
+      /** In one context: a new client on chrome.storage.local asks for a token. */
+      const needToken = async (options: { tokenUrl: string; clientId: string; refreshToken: string; storageKey: string }) => {
+        const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
+        const client = oauthRefresh.createRefreshClient({ ...options, storage: oauthRefresh.webExtensionStorage(chrome.storage.local) })
+        const started = Date.now()
+        const token = await client.getAccessToken().catch((error: { name: string; code: string }) => `${error.name} ${error.code}`)
+        return { token, started, ended: Date.now() }
+      }
+      const results = await Promise.all([worker.evaluate(needToken, options), ...pages.map((page) => page.evaluate(needToken, options))])
+
+      expect(Math.max(...results.map((result) => result.started)), 'the three calls overlapped').toBeLessThan(Math.min(...results.map((result) => result.ended)))
+      expect(server.tokenRequests, 'one token request').toHaveLength(1)
+      expect(server.grantRevoked).toBe(false)
+      const [{ token }] = results
+      expect(server.issuedTokens).toContain(token)
+      expect(results.map((result) => result.token), 'every context got the one token').toEqual([token, token, token])
+      const api = await fetch(`${server.apiUrl}/me`, { headers: { authorization: `Bearer ${token}` } })
+      expect(api.status, 'the token works: the grant was not revoked').toBe(200)
+      await Promise.all(pages.map((page) => page.close()))
+    } finally {
+      await server.close()
+    }
   })
 })

@@ -74,6 +74,13 @@ describe('cloudflareKVStorage', () => {
     expect(() => cloudflareKVStorage(kv, { expirationTtl: 60 })).not.toThrow()
   })
 
+  it('throws a ConfigError for an unknown option, naming the one it probably meant', () => {
+    expect(() => cloudflareKVStorage(kv, { ttl: 120 } as never)).toThrow(
+      expect.objectContaining({ name: 'ConfigError', message: 'Option "ttl" is not a known option; did you mean "expirationTtl"?' }),
+    )
+    expect(() => cloudflareKVStorage(kv, { Prefix: 'a/', expirationTtl: 60 } as never)).toThrow('Option "Prefix" is not a known option; did you mean "prefix"?')
+  })
+
   it('throws a ConfigError for a prefix that is not a string', () => {
     expect(() => cloudflareKVStorage(kv, { prefix: 1 as unknown as string })).toThrow(ConfigError)
   })

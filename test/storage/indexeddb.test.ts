@@ -69,6 +69,13 @@ describe('indexedDBStorage', () => {
     expect(requests).toHaveLength(2)
   })
 
+  it('throws a ConfigError for an unknown option, naming the one it probably meant', () => {
+    expect(() => indexedDBStorage({ name: 'x' } as never)).toThrow(
+      expect.objectContaining({ name: 'ConfigError', message: 'Option "name" is not a known option; did you mean "dbName"?' }),
+    )
+    expect(() => indexedDBStorage({ dbName: 'x', store: 'y' } as never)).toThrow('Option "store" is not a known option; did you mean "storeName"?')
+  })
+
   it('throws a ConfigError for an empty or non-string name', () => {
     expect(() => indexedDBStorage({ dbName: '' })).toThrow(ConfigError)
     expect(() => indexedDBStorage({ storeName: 42 as unknown as string })).toThrow(ConfigError)

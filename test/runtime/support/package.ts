@@ -11,10 +11,11 @@ const run = promisify(execFile)
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 
 /**
- * What a consumer installs beside the package: its dependency, its optional peers and the
- * bundler the examples use. Linked from the repository's node_modules (no registry access).
+ * What a consumer installs beside the package: its optional peers and the bundler the examples
+ * use (the package has no dependencies). Linked from the repository's node_modules (no registry
+ * access).
  */
-const LINKED = ['valibot', 'idb-keyval', 'ofetch', 'rollup', '@rollup']
+const LINKED = ['idb-keyval', 'ofetch', 'rollup', '@rollup']
 
 /** A throwaway project with the packed package installed in its node_modules. */
 export interface Consumer {

@@ -1,0 +1,24 @@
+import { StorageError } from '../errors.js'
+import type { StoredTokenSet } from './types.js'
+
+/** Whether `value` is an object with a function under each name in `methods`: a backend binding or area. */
+export function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  return typeof value === 'object' && value !== null && methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function')
+}
+
+/** Runs one call of a storage backend; any failure becomes a `StorageError` named `what`, with the failure as cause. */
+export async function backendCall<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request()
+  } catch (error) {
+    throw new StorageError(`${what} failed`, error)
+  }
+}
+
+/** `value` as a token set, or a `StorageError` saying that `backend` holds something else. */
+export function asTokenSet(value: unknown, backend: string): StoredTokenSet {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StorageError(`${backend} holds a value that is not a token set`)
+  }
+  return value as StoredTokenSet
+}
