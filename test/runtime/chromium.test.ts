@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import { startLocalServer, type LocalServer, type LocalServerOptions } from '../../examples/local-server/server.mjs'
 import { bundle, CONDITIONS } from './support/bundle.js'
-import { launchChromium } from './support/chromium.js'
+import { describeWithBrowser, launchChromium } from './support/chromium.js'
 import { startHarness, type Harness } from './support/harness.js'
 import { installPackedPackage, type Consumer } from './support/package.js'
 import { CREDENTIALS, expectResume, expectStart, SCENARIO, scenarioConfig, type ResumeReport, type StartReport } from './support/scenario.js'
@@ -56,7 +56,7 @@ function inPage(page: Page, fn: 'runPhase' | 'runPhaseInWorker', phase: string, 
   return page.evaluate(([fn, phase, config]) => (window as any)[fn](phase, config), [fn, phase, config] as const)
 }
 
-describe('Chromium', () => {
+describeWithBrowser('Chromium', () => {
   it('a page keeps the grant in IndexedDB: after a reload it resumes the rotated grant', async () => {
     const { server, page, errors, load, config } = await openPage()
     const start = (await inPage(page, 'runPhase', 'start', config)) as StartReport

@@ -3,8 +3,9 @@ import { basename, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { BrowserContext } from 'playwright-core'
 import { rollup, type OutputOptions, type RollupOptions } from 'rollup'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
+import { describeWithBrowser } from './support/chromium.js'
 import { buildTestExtension, launchWithExtensions, serviceWorker, type ExtensionGlobals } from './support/extension.js'
 import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
 import { CREDENTIALS } from './support/scenario.js'
@@ -49,7 +50,7 @@ afterAll(async () => {
   await consumer?.remove()
 })
 
-describe('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)', () => {
+describeWithBrowser('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)', () => {
   let server: LocalServer
   beforeAll(async () => {
     // An extension is a public client: no secret.
@@ -116,7 +117,7 @@ describe('examples/browser-extension (Manifest V3, loaded unpacked in Chromium)'
   })
 })
 
-describe('webExtensionStorage(chrome.storage.local) in an extension', () => {
+describeWithBrowser('webExtensionStorage(chrome.storage.local) in an extension', () => {
   it('the service worker and two extension pages that need a token at once make one token request, under rotation that revokes on reuse', async () => {
     // Each token response takes 500 ms, so the three contexts' refreshes overlap unless
     // something (the client's Web Locks of the extension origin) makes them take turns.

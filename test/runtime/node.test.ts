@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { cp, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import ts from 'typescript'
@@ -152,5 +154,34 @@ describe('examples/node', () => {
     server.revokeAccessTokens()
     expect(await node(cwd, ['main.mjs'], env)).toMatch(/^200 OK\n/)
     expect(server.tokenRequests.map((entry) => entry.form.refresh_token)).toEqual([CREDENTIALS.refreshToken, grant.refreshToken])
+  })
+
+  it("runs from a copy of the checkout with its README's steps: npm install links oauth-refresh to the checkout", async () => {
+    const { server } = await serve()
+    const checkout = await mkdtemp(join(tmpdir(), 'oauth-refresh-checkout-'))
+    try {
+      // The files a clone has (tracked, or new and not ignored), and dist/ as `npm run build` makes it.
+      const { stdout } = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT })
+      for (const file of [...stdout.split('\0').filter(Boolean), 'dist']) {
+        if (existsSync(join(ROOT, file))) await cp(join(ROOT, file), join(checkout, file), { recursive: true })
+      }
+      const cwd = join(checkout, 'examples/node')
+      const manifest = await readFile(join(cwd, 'package.json'), 'utf8')
+      await run('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd })
+      expect(await realpath(join(cwd, 'node_modules/oauth-refresh'))).toBe(await realpath(checkout))
+      const env = {
+        OAUTH_TOKEN_URL: server.tokenUrl,
+        OAUTH_CLIENT_ID: CREDENTIALS.clientId,
+        OAUTH_CLIENT_SECRET: CREDENTIALS.clientSecret,
+        OAUTH_REFRESH_TOKEN: CREDENTIALS.refreshToken,
+        API_URL: `${server.apiUrl}/me`,
+      }
+      expect(await node(cwd, ['main.mjs'], env)).toMatch(/^200 OK\n/)
+      // No tracked file edited: the manifest as it was, and no lockfile written.
+      expect(await readFile(join(cwd, 'package.json'), 'utf8')).toBe(manifest)
+      expect(existsSync(join(cwd, 'package-lock.json'))).toBe(false)
+    } finally {
+      await rm(checkout, { recursive: true, force: true })
+    }
   })
 })
