@@ -1,4 +1,4 @@
-import { base64Utf8 } from './base64.js'
+import { basicCredentials } from './base64.js'
 import { OAuthError, OAuthRefreshError, TokenRequestError } from './errors.js'
 import { parseErrorResponse, parseTokenResponse, readLimitedText, type TokenAnswer, type TokenResponse } from './token-response.js'
 
@@ -50,9 +50,6 @@ const NOT_PROCESSED = [408, 429, 503]
 // fetch blocks (Fetch standard, "bad port").
 const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'bad port']
 
-/** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic. */
-const formEncode = (value: string) => new URLSearchParams([['', value]]).toString().slice(1)
-
 /** Whether `error` is the token endpoint's OAuth error `code`, e.g. `invalid_grant`. */
 export const isOAuthError = (error: unknown, code: string) => error instanceof OAuthError && error.error === code
 
@@ -97,7 +94,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8')
     headers.set('accept', 'application/json')
     if (method === 'basic') {
-      headers.set('authorization', `Basic ${base64Utf8(`${formEncode(config.clientId)}:${formEncode(config.clientSecret!)}`)}`)
+      headers.set('authorization', `Basic ${basicCredentials(config.clientId, config.clientSecret!)}`)
     } else {
       body.set('client_id', config.clientId)
       if (method === 'body') body.set('client_secret', config.clientSecret!)

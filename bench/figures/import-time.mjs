@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +9,9 @@ import { interleave, summarize } from '../stats.mjs'
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const DENO = join(root, 'node_modules/.bin/deno')
+
+/** The Deno the figure runs, e.g. '2.9.6'. */
+export const denoVersion = () => /deno (\S+)/.exec(execFileSync(DENO, ['--version'], { encoding: 'utf8' }))?.[1] ?? 'unknown'
 
 /** The module each contender's users import; `raw` imports an empty module: the loader's own cost. */
 const modules = {
