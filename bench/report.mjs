@@ -23,7 +23,7 @@ function spread(summary, digits = 0, scale = 1) {
  * @returns {string}
  */
 export function renderMarkdown(results) {
-  const { machine, settings, overhead, storm, coldStart, importTime, size, memory } = results
+  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, isolates } = results
   const names = Object.keys(TITLES)
   const row = (label, cell) => `| ${label} | ${names.map(cell).join(' | ')} |`
   const toOauth4webapi = (name) => (name === 'raw' ? '—' : number(coldStart[name].ms.median / coldStart.oauth4webapi.ms.median, 2))
@@ -48,7 +48,13 @@ export function renderMarkdown(results) {
     '',
     '| oauth-refresh entry point, bundled for browsers | bytes min | bytes min+gzip |',
     '|---|---:|---:|',
-    ...Object.entries(size.entries).map(([entry, { minified, gzip }]) => `| \`oauth-refresh${entry === 'index' ? '' : `/${entry}`}\` | ${number(minified, 0)} | ${number(gzip, 0)} |`),
+    ...Object.entries(size.entries).map(([entry, { minified, gzip }]) => `| \`oauth-refresh${entry === 'index' ? '' : `/${entry}`}\` | ${number(minified, 0)} | ${number(gzip, 0)} |`),    '',
+    `| isolates × concurrency under rotation (${settings.isolates.expiries + 1} expiries, the cold start included) | token requests per expiry | failed requests |`,
+    '|---|---:|---:|',
+    ...isolates.map(
+      (race) =>
+        `| ${race.isolates} × ${race.concurrency}, grant in ${race.mode === 'kv' ? 'KV (`cloudflareKVStorage`)' : 'a Durable Object (`RefreshGrantObject`)'} | ${number(race.tokenRequestsPerExpiry, 2)} | ${number(race.failedRequests, 0)} of ${number(race.isolates * race.concurrency * race.expiries, 0)} |`,
+    ),
   ]
   return lines.join('\n')
 }

@@ -1,12 +1,12 @@
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fixtureBindings, race, startWorkers, type RaceFigures } from '../../bench/figures/isolates.mjs'
 import { startLocalServer, type LocalServer, type LocalServerOptions } from '../../examples/local-server/server.mjs'
 import { bundle, CONDITIONS } from './support/bundle.js'
 import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
-import { CREDENTIALS } from './support/scenario.js'
+import { CREDENTIALS, workerExampleBindings } from './support/scenario.js'
 
 // Real workerd through miniflare, running test/runtime/fixtures/durable-object/worker.js bundled
 // from the packed package. Each Worker script is an isolate of its own; the first hosts the
@@ -36,22 +36,6 @@ async function serve(options: LocalServerOptions = {}) {
   return server
 }
 
-/** Sends `n` concurrent requests to one isolate and counts the answers by status. */
-const DRIVER = `export default {
-  async fetch(request, env) {
-    const { searchParams } = new URL(request.url)
-    const target = env[searchParams.get('isolate')]
-    const statuses = await Promise.all(Array.from({ length: Number(searchParams.get('n')) }, async () => {
-      const response = await target.fetch('http://worker.test' + searchParams.get('path'))
-      await response.arrayBuffer()
-      return response.status
-    }))
-    const counts = {}
-    for (const status of statuses) counts[status] = (counts[status] ?? 0) + 1
-    return Response.json(counts)
-  },
-}`
-
 interface Answer {
   ok: boolean
   value?: { accessToken?: string } | string
@@ -69,121 +53,25 @@ interface ErrorReport {
   json: string
 }
 
-interface Workers {
-  isolates: string[]
-  get<T = Answer>(isolate: string, path: string, init?: RequestInit): Promise<{ status: number; body: T }>
-  /** `n` concurrent requests to `path` on every isolate at once; the failed ones (not 200). */
-  burst(n: number, path: string): Promise<number>
-  dispose(): Promise<void>
-}
-
 interface Setup {
   isolates?: number
-  mode?: 'object' | 'kv'
   persist?: string
   env?: Record<string, string>
 }
 
-function startWorkers(server: LocalServer, { isolates = 1, mode = 'object', persist, env = {} }: Setup = {}): Workers {
-  const bindings = {
-    TOKEN_URL: server.tokenUrl,
-    CLIENT_ID: CREDENTIALS.clientId,
-    CLIENT_SECRET: CREDENTIALS.clientSecret,
-    REFRESH_TOKEN: CREDENTIALS.refreshToken,
-    API_URL: server.apiUrl,
-    MODE: mode,
-    ...env,
-  }
-  const names = Array.from({ length: isolates }, (_, i) => `isolate-${i}`)
-  const compatibilityDate = '2026-04-01'
-  const mf = new Miniflare({
-    workers: [
-      {
-        name: 'driver',
-        modules: [{ type: 'ESModule', path: 'driver.js', contents: DRIVER }],
-        compatibilityDate,
-        routes: ['driver.test/*'],
-        serviceBindings: Object.fromEntries(names.map((name) => [name, name])),
-      },
-      ...names.map((name, i) => ({
-        name,
-        modules: [{ type: 'ESModule' as const, path: 'worker.js', contents: script }],
-        compatibilityDate,
-        routes: [`${name}.test/*`],
-        bindings,
-        kvNamespaces: { TOKENS: 'tokens' },
-        durableObjects: { GRANTS: i === 0 ? { className: 'Grants', useSQLite: true } : { className: 'Grants', scriptName: names[0] } },
-      })),
-    ],
-    durableObjectsPersist: persist ?? false,
-    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
-      for (const stream of [stdout, stderr]) stream.on('data', (chunk: Buffer) => (runtimeOutput += chunk))
-    },
-  })
-  const get = async (isolate: string, path: string, init?: RequestInit) => {
-    const response = await mf.dispatchFetch(`http://${isolate}.test${path}`, init as never)
-    return { status: response.status, body: await response.json() }
-  }
-  return {
-    isolates: names,
-    get: get as Workers['get'],
-    async burst(n, path) {
-      const answers = await Promise.all(names.map((isolate) => get('driver', `/?isolate=${isolate}&n=${n}&path=${encodeURIComponent(path)}`)))
-      return answers.reduce((failed, { body }) => failed + n - ((body as Record<string, number>)['200'] ?? 0), 0)
-    },
-    dispose: () => mf.dispose(),
-  }
+/** The fixture in `isolates` isolates, the grant in the object, against `server`. */
+function startFixture(server: LocalServer, { isolates = 1, persist, env = {} }: Setup = {}) {
+  const workers = startWorkers({ script, bindings: { ...fixtureBindings(server), ...env }, isolates, persist, onOutput: (chunk) => (runtimeOutput += chunk) })
+  return { ...workers, get: <T = Answer>(isolate: string, path: string, init?: RequestInit) => workers.get(isolate, path, init) as Promise<{ status: number; body: T }> }
 }
 
-const rpcs = async (workers: Workers) => Promise.all(workers.isolates.map(async (isolate) => (await workers.get<number>(isolate, '/rpcs')).body))
-
-interface RaceFigures {
-  mode: 'object' | 'kv'
-  isolates: number
-  concurrency: number
-  expiries: number
-  tokenRequests: number
-  failedRequests: number
-  grantAlive: boolean
-  rpcs: number[]
-}
-
-/**
- * `isolates` × `concurrency` requests at once, once on a cold start and then each time the token
- * nears its expiry (`expiresIn` 3 s: the clients refresh after half of it, and each round waits
- * that long after the last one ended).
- */
-async function race(mode: 'object' | 'kv', { isolates = 3, concurrency = 200, expiries = 5 } = {}): Promise<RaceFigures> {
-  const expiresIn = 3
-  const server = await serve({ expiresIn })
-  const workers = startWorkers(server, { isolates, mode })
-  try {
-    let failedRequests = 0
-    for (let round = 0; round <= expiries; round++) {
-      // The token obtained in the last round is past its refresh point (half its lifetime).
-      if (round > 0) await sleep((expiresIn * 1000) / 2 + 250)
-      failedRequests += await workers.burst(concurrency, '/api/race')
-    }
-    const refreshTokens = server.tokenRequests.map((request) => request.form.refresh_token)
-    return {
-      mode,
-      isolates,
-      concurrency,
-      expiries: expiries + 1,
-      tokenRequests: refreshTokens.length,
-      failedRequests,
-      grantAlive: !server.grantRevoked && new Set(refreshTokens).size === refreshTokens.length,
-      rpcs: mode === 'object' ? await rpcs(workers) : [],
-    }
-  } finally {
-    await workers.dispose()
-  }
-}
+const rpcs = async (workers: ReturnType<typeof startFixture>) => Promise.all(workers.isolates.map(async (isolate) => (await workers.get<number>(isolate, '/rpcs')).body))
 
 describe('workerd (miniflare): oauth-refresh/durable-object', () => {
   it('the race: 3 isolates × 200 concurrent requests make one token request per expiry with the object (KV beside it)', { timeout: 60_000 }, async () => {
-    const object = await race('object')
-    const kv = await race('kv')
+    const onOutput = (chunk: string) => (runtimeOutput += chunk)
+    const object = await race({ script, mode: 'object', onOutput })
+    const kv = await race({ script, mode: 'kv', onOutput })
     const row = (f: RaceFigures) =>
       `| ${f.mode === 'object' ? 'RefreshGrantObject' : 'cloudflareKVStorage'} | ${f.isolates} × ${f.concurrency} | ${f.expiries} | ${f.tokenRequests} | ${(f.tokenRequests / f.expiries).toFixed(2)} | ${f.failedRequests} | ${f.grantAlive ? 'yes' : 'no (revoked)'} |`
     console.log(['| grant kept by | isolates × concurrent requests | expiries (cold start included) | token requests | per expiry | failed requests | grant alive |', '| --- | --- | --- | --- | --- | --- | --- |', row(object), row(kv)].join('\n'))
@@ -197,7 +85,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
 
   it('no RPC on the hot path: once per token per isolate, plus once per 401', async () => {
     const server = await serve()
-    const workers = startWorkers(server, { isolates: 2 })
+    const workers = startFixture(server, { isolates: 2 })
     try {
       expect(await workers.burst(100, '/api/me')).toBe(0)
       expect(await workers.burst(100, '/api/me')).toBe(0)
@@ -216,7 +104,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
   it('a restart on the same storage resumes the rotated grant; the configured refresh token is never sent again', async () => {
     const server = await serve()
     const persist = join(consumer.dir, 'objects')
-    const first = startWorkers(server, { persist })
+    const first = startFixture(server, { persist })
     let token: string | undefined
     try {
       expect((await first.get('isolate-0', '/api/me')).status).toBe(200)
@@ -225,7 +113,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
     } finally {
       await first.dispose()
     }
-    const second = startWorkers(server, { persist })
+    const second = startFixture(server, { persist })
     try {
       expect((await second.get('isolate-0', '/token')).body, 'the stored access token, without a token request').toEqual({ ok: true, value: token })
       expect(server.tokenRequests).toHaveLength(2)
@@ -243,7 +131,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
 
   it('per-user grants: two names are two grants; setRefreshToken starts one, clear ends only it', async () => {
     const server = await serve({ refreshToken: 'alice-refresh-token' })
-    const workers = startWorkers(server, { env: { REFRESH_TOKEN: '' } })
+    const workers = startFixture(server, { env: { REFRESH_TOKEN: '' } })
     const user = (id: string, action: string, body?: string) => workers.get('isolate-0', `/users/${id}/${action}`, body === undefined ? undefined : { method: 'POST', body })
     try {
       expect((await user('alice', 'token')).body.error, 'no grant before setRefreshToken').toMatchObject({ code: 'NO_GRANT', isOAuthRefreshError: true })
@@ -268,7 +156,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
 
   it('errors cross RPC as the SDK classes with their codes, and carry no secret', async () => {
     const server = await serve({ revokeOnReuse: false })
-    const workers = startWorkers(server)
+    const workers = startFixture(server)
     const secrets = () => [CREDENTIALS.clientSecret, CREDENTIALS.refreshToken, ...server.issuedTokens]
     const expectNoSecret = (report: ErrorReport | undefined) => {
       for (const secret of secrets()) expect(JSON.stringify(report)).not.toContain(secret)
@@ -293,7 +181,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       await workers.dispose()
     }
 
-    const misconfigured = startWorkers(server, { env: { TOKEN_URL: 'ftp://auth.example.com/token' } })
+    const misconfigured = startFixture(server, { env: { TOKEN_URL: 'ftp://auth.example.com/token' } })
     try {
       const error = (await misconfigured.get('isolate-0', '/token')).body.error
       expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', isOAuthRefreshError: true, message: expect.stringMatching(/"tokenUrl" must use https:/) })
@@ -305,7 +193,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
 
   it('a Worker request that starts a refresh and ends before it completes does not lose it', async () => {
     const server = await serve()
-    const workers = startWorkers(server)
+    const workers = startFixture(server)
     try {
       server.fault({ delayMs: 1_000 })
       // This request answers at once and leaves its getAccessToken() behind, without waitUntil.
@@ -317,6 +205,37 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       expect(server.tokenRequests, 'the object finished the refresh the cancelled request started').toHaveLength(1)
       server.revokeAccessTokens()
       expect((await workers.get('isolate-0', '/api/me')).status, 'the rotated refresh token was stored').toBe(200)
+      expect(server.tokenRequests).toHaveLength(2)
+      expect(server.grantRevoked).toBe(false)
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it('examples/cloudflare-worker/durable-object runs as its wrangler.toml says: its isolates make one token request, and one per 401', async () => {
+    const example = join(await consumer.add('examples', 'examples/cloudflare-worker'), 'cloudflare-worker', 'durable-object')
+    const wrangler = await readFile(join(example, 'wrangler.toml'), 'utf8')
+    const main = /^main = "(.+)"$/m.exec(wrangler)?.[1] ?? 'missing'
+    const compatibilityDate = /^compatibility_date = "(.+)"$/m.exec(wrangler)?.[1] ?? ''
+    expect(compatibilityDate >= '2024-04-03', 'RPC needs a compatibility date of 2024-04-03 or later').toBe(true)
+    const [, binding = '', className = ''] = /^\[\[durable_objects\.bindings\]\]\nname = "(\w+)"\nclass_name = "(\w+)"$/m.exec(wrangler) ?? []
+    expect(wrangler).toMatch(new RegExp(`^\\[\\[migrations\\]\\]\\ntag = "v1"\\nnew_sqlite_classes = \\["${className}"\\]$`, 'm'))
+    const server = await serve()
+    const workers = startWorkers({
+      script: await bundle(join(example, main), CONDITIONS.workerd),
+      isolates: 2,
+      binding,
+      className,
+      compatibilityDate,
+      bindings: workerExampleBindings(server),
+      onOutput: (chunk) => (runtimeOutput += chunk),
+    })
+    try {
+      expect(await workers.burst(100, '/me'), '100 concurrent requests on each of 2 cold isolates').toBe(0)
+      expect(server.tokenRequests).toHaveLength(1)
+      expect(server.apiLog.filter((entry) => entry.path === '/api/me')).toHaveLength(200)
+      server.revokeAccessTokens()
+      expect(await workers.burst(100, '/me'), '100 concurrent 401s on each isolate').toBe(0)
       expect(server.tokenRequests).toHaveLength(2)
       expect(server.grantRevoked).toBe(false)
     } finally {
