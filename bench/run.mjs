@@ -9,6 +9,7 @@ import { measureColdStart } from './figures/cold-start.mjs'
 import { denoVersion, measureImportTime } from './figures/import-time.mjs'
 import { measureMemory } from './figures/memory.mjs'
 import { measureIsolates } from './figures/isolates.mjs'
+import { measureDenoKVRace } from './figures/deno-kv.mjs'
 import { measureSizes } from './size.mjs'
 import { renderMarkdown } from './report.mjs'
 
@@ -25,6 +26,7 @@ const settings = {
   importTime: { rounds: 25 },
   memory: { rounds: 2, requests: 100_000, warmup: 10_000 },
   isolates: { settings: [{ isolates: 3, concurrency: 100 }], expiries: 3, expiresIn: 2 },
+  denoKV: { rounds: 2, processes: 3, concurrency: 50, expiries: 4 },
 }
 
 async function step(label, measure) {
@@ -51,6 +53,7 @@ const results = {
   coldStart: await step('cold start', () => measureColdStart(settings.coldStart)),
   importTime: await step('import time', () => measureImportTime(settings.importTime)),
   memory: await step('memory', () => measureMemory(settings.memory)),
+  denoKV: await step('Deno KV processes × concurrency', () => measureDenoKVRace(settings.denoKV)),
   size: await step('bundle sizes', () => measureSizes()),
   isolates: await step('isolates × concurrency under rotation', () => measureIsolates(settings.isolates)),
 }
