@@ -37,8 +37,8 @@ export interface IndexedDBStorageOptions {
  * })
  */
 export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenStorage {
-  const { dbName = 'oauth-refresh', storeName = 'grants' } = options
   rejectUnknown(options, ['dbName', 'storeName'])
+  const { dbName = 'oauth-refresh', storeName = 'grants' } = options
   if (typeof dbName !== 'string' || dbName === '') throw new ConfigError('"dbName" must be a non-empty string')
   if (typeof storeName !== 'string' || storeName === '') throw new ConfigError('"storeName" must be a non-empty string')
 
