@@ -157,7 +157,7 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
    */
   async setRefreshToken(refreshToken: string, options: { scope?: string | undefined } = {}): Promise<void> {
     if (typeof refreshToken !== 'string' || refreshToken === '') throw new ConfigError('"refreshToken" must be a non-empty string')
-    rejectUnknown(Object(options), ['scope'])
+    rejectUnknown(options, ['scope'])
     const { scope } = options
     if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
     // The client resumes a stored grant only under the fingerprint of its configured token.
@@ -239,7 +239,7 @@ const NO_TIMEOUT = 2 ** 31 - 1
 export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): RefreshClient {
   if (!hasMethods(namespace, ['idFromName', 'get'])) throw new ConfigError('"namespace" must be a Durable Object namespace binding')
   if (typeof name !== 'string' || name === '') throw new ConfigError('"name" must be a non-empty string')
-  rejectUnknown(Object(options), CLIENT_OPTIONS)
+  rejectUnknown(options, CLIENT_OPTIONS)
   // The core parses these options; its token endpoint settings are unused here, the object's count.
   const config = parseOptions({ ...options, tokenUrl: 'https://localhost/', clientId: name })
   const { leewayMs } = config
