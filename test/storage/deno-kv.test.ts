@@ -73,16 +73,22 @@ function failing(failure: () => Error | undefined) {
   return { flaky, attempts: () => attempts }
 }
 
-/** `kv` whose atomic commits fail with SQLite's busy error the first `count` times. */
-function busyCommits(count: number): DenoKVLike {
+/** `kv` whose atomic commits fail with SQLite's busy error the first `count` times; tells when the next one was sent. */
+function busyCommits(count: number) {
   let busy = count
+  let sentAt: number | undefined
   const wrap = (operation: DenoKVAtomicLike): DenoKVAtomicLike => ({
     check: (...checks) => wrap(operation.check(...checks)),
     set: (key, value) => wrap(operation.set(key, value)),
     delete: (key) => wrap(operation.delete(key)),
-    commit: () => (busy-- > 0 ? Promise.reject(new TypeError('database is locked')) : operation.commit()),
+    commit: () => {
+      if (busy-- > 0) return Promise.reject(new TypeError('database is locked'))
+      if (busy === -1) sentAt = Date.now()
+      return operation.commit()
+    },
   })
-  return { get: (key) => kv.get(key), set: (key, value) => kv.set(key, value), delete: (key) => kv.delete(key), atomic: () => wrap(kv.atomic()) }
+  const slow: DenoKVLike = { get: (key) => kv.get(key), set: (key, value) => kv.set(key, value), delete: (key) => kv.delete(key), atomic: () => wrap(kv.atomic()) }
+  return { slow, sentAt: () => sentAt }
 }
 
 /** `connection` whose operations wait while it is paused, as a process stalled (GC, a blocked event loop) would. */
@@ -137,10 +143,11 @@ describe('denoKVStorage', () => {
 
   it('writes a lease that is live when it is taken, however long "database is locked" held up its commit', async () => {
     // Seven busy answers back off for at least 127 ms, longer than the 100 ms lease.
-    const storage = denoKVStorage(busyCommits(7), { prefix: ['busy-lease'], leaseMs: 100 })
-    const lease = await storage.lock!('grant', async () => ({ ...((await kv.get(['busy-lease', 'grant', 'lock'])).value as { expiresAt: number }), now: Date.now() }))
-    expect(lease).toStrictEqual({ expiresAt: expect.any(Number), now: expect.any(Number) })
-    expect(lease.expiresAt).toBeGreaterThan(lease.now)
+    const { slow, sentAt } = busyCommits(7)
+    const storage = denoKVStorage(slow, { prefix: ['busy-lease'], leaseMs: 100 })
+    const lease = await storage.lock!('grant', async () => (await kv.get(['busy-lease', 'grant', 'lock'])).value as { expiresAt: number })
+    expect(lease).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(lease.expiresAt, 'the lease ends after the commit that wrote it was sent').toBeGreaterThan(sentAt()!)
   })
 
   it('never renews nor deletes a lease that another holder took over while its own holder was stalled', async () => {
