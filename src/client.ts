@@ -29,14 +29,14 @@ export interface RefreshClient {
 type Grant = StoredTokenSet & { accessToken: string }
 
 /** A short, stable, non-reversible tag of a refresh token (FNV-1a), so storage can tell grants apart. */
-function fingerprint(value: string): string {
+export function fingerprint(value: string): string {
   let hash = 2166136261
   for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value.charCodeAt(i), 16777619)
   return (hash >>> 0).toString(36)
 }
 
 /** Waits for `promise` until `signal` aborts or `ms` pass: no caller hangs on a lost refresh. */
-function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, onTimeout: () => void): Promise<T> {
+export function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, onTimeout: () => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const settle = () => {
       clearTimeout(timer)
