@@ -10,6 +10,7 @@ export const entries = {
   index: 'src/index.ts',
   indexeddb: 'src/storage/indexeddb.ts',
   'cloudflare-kv': 'src/storage/cloudflare-kv.ts',
+  'deno-kv': 'src/storage/deno-kv.ts',
   webextension: 'src/storage/webextension.ts',
   ofetch: 'src/ofetch.ts',
 }

@@ -23,7 +23,7 @@ function spread(summary, digits = 0, scale = 1) {
  * @returns {string}
  */
 export function renderMarkdown(results) {
-  const { machine, settings, overhead, storm, coldStart, importTime, size, memory } = results
+  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, denoKV } = results
   const names = Object.keys(TITLES)
   const row = (label, cell) => `| ${label} | ${names.map(cell).join(' | ')} |`
   const toOauth4webapi = (name) => (name === 'raw' ? '—' : number(coldStart[name].ms.median / coldStart.oauth4webapi.ms.median, 2))
@@ -49,6 +49,11 @@ export function renderMarkdown(results) {
     '| oauth-refresh entry point, bundled for browsers | bytes min | bytes min+gzip |',
     '|---|---:|---:|',
     ...Object.entries(size.entries).map(([entry, { minified, gzip }]) => `| \`oauth-refresh${entry === 'index' ? '' : `/${entry}`}\` | ${number(minified, 0)} | ${number(gzip, 0)} |`),
+    '',
+    `| Deno KV: ${settings.denoKV.processes} processes × ${settings.denoKV.concurrency} concurrent calls per expiry, ${settings.denoKV.expiries} expiries, rotation with revocation on reuse (${settings.denoKV.rounds} rounds) | token requests per expiry | failed calls of ${number(denoKV.calls, 0)} | rounds the grant was revoked |`,
+    '|---|---:|---:|---:|',
+    `| with the adapter's lock | ${spread(denoKV.withLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withLock.failed)} | ${denoKV.withLock.revokedRounds} |`,
+    `| without it (the same storage minus \`lock\`) | ${spread(denoKV.withoutLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withoutLock.failed)} | ${denoKV.withoutLock.revokedRounds} |`,
   ]
   return lines.join('\n')
 }

@@ -8,6 +8,7 @@ import { measureStorm } from './figures/storm.mjs'
 import { measureColdStart } from './figures/cold-start.mjs'
 import { denoVersion, measureImportTime } from './figures/import-time.mjs'
 import { measureMemory } from './figures/memory.mjs'
+import { measureDenoKVRace } from './figures/deno-kv.mjs'
 import { measureSizes } from './size.mjs'
 import { renderMarkdown } from './report.mjs'
 
@@ -23,6 +24,7 @@ const settings = {
   coldStart: { rounds: 15 },
   importTime: { rounds: 25 },
   memory: { rounds: 2, requests: 100_000, warmup: 10_000 },
+  denoKV: { rounds: 2, processes: 3, concurrency: 50, expiries: 4 },
 }
 
 async function step(label, measure) {
@@ -49,6 +51,7 @@ const results = {
   coldStart: await step('cold start', () => measureColdStart(settings.coldStart)),
   importTime: await step('import time', () => measureImportTime(settings.importTime)),
   memory: await step('memory', () => measureMemory(settings.memory)),
+  denoKV: await step('Deno KV processes × concurrency', () => measureDenoKVRace(settings.denoKV)),
   size: await step('bundle sizes', () => measureSizes()),
 }
 

@@ -29,6 +29,16 @@ describe('basicCredentials', () => {
     expect(() => btoa(`${id}:${secret}`)).toThrow()
   })
 
+  it('does its own base64: it works with the platform btoa removed', () => {
+    const { btoa: platform } = globalThis
+    Reflect.deleteProperty(globalThis, 'btoa')
+    try {
+      expect(basicCredentials('clïent', 'sécret')).toBe(expected('clïent', 'sécret'))
+    } finally {
+      globalThis.btoa = platform
+    }
+  })
+
   it('agrees with Buffer on every character class and length', () => {
     for (let n = 0; n < 300; n++) {
       const text = Array.from({ length: n }, (_, i) => String.fromCodePoint((i * 97 + n * 31) % 0x2fff)).join('')

@@ -36,6 +36,7 @@ describe('the built package', () => {
     expect(esm.trim().split(',')).toEqual(['ConfigError', 'OAuthError', 'OAuthRefreshError', 'StorageError', 'TokenRequestError', 'TokenResponseError', 'createRefreshClient', 'memoryStorage'])
     expect(node(`const m = require('oauth-refresh/cloudflare-kv'); console.log(typeof m.cloudflareKVStorage)`, 'commonjs').trim()).toBe('function')
     expect(node(`const m = await import('oauth-refresh/ofetch'); console.log(typeof m.createOFetch)`, 'module').trim()).toBe('function')
+    expect(node(`const m = require('oauth-refresh/deno-kv'); console.log(typeof m.denoKVStorage)`, 'commonjs').trim()).toBe('function')
   })
 
   it('has no side effects on import and declares so', () => {
@@ -64,7 +65,7 @@ describe('the built package', () => {
     const { modules, code } = await measureBundle('dist/index.js')
     expect(code).toContain('/*! valibot ')
     expect(code).toContain('"valibot"')
-    expect(modules.filter((file) => /idb-keyval|ofetch|indexeddb|cloudflare-kv/.test(file))).toEqual([])
+    expect(modules.filter((file) => /idb-keyval|ofetch|indexeddb|cloudflare-kv|deno-kv/.test(file))).toEqual([])
   })
 
   it('oauth-refresh/cloudflare-kv pulls in no idb-keyval code, and indexeddb no KV code', async () => {
@@ -75,6 +76,13 @@ describe('the built package', () => {
     expect(idb.modules.some((file) => file.includes('idb-keyval'))).toBe(true)
     expect(idb.modules.filter((file) => /cloudflare-kv|ofetch/.test(file))).toEqual([])
     expect(idb.code).not.toMatch(/valibot/)
+  })
+
+  it('oauth-refresh/deno-kv pulls in no other adapter, idb-keyval, valibot or ofetch', async () => {
+    const { modules, code } = await measureBundle('dist/deno-kv.js')
+    expect(modules.some((file) => file.includes('deno-kv'))).toBe(true)
+    expect(modules.filter((file) => /idb-keyval|indexeddb|cloudflare-kv|webextension|ofetch/.test(file))).toEqual([])
+    expect(code).not.toMatch(/indexedDB|IDBKeyRange|valibot/)
   })
 
   it('oauth-refresh/webextension pulls in no other adapter, idb-keyval, valibot or ofetch code', async () => {

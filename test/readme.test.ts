@@ -21,6 +21,8 @@ const PRELUDE: Record<string, { type: string; value?: string }> = {
   clientId: { type: 'string', value: "'demo-client'" },
   refreshToken: { type: 'string | undefined', value: "'demo-refresh-token'" },
   client: { type: "import('oauth-refresh').RefreshClient" },
+  // Deno's global, the part the README uses, as Deno's own types would have it.
+  Deno: { type: "{ openKv(path?: string): Promise<import('oauth-refresh/deno-kv').DenoKVLike>; env: { get(name: string): string | undefined } }" },
   // Extension globals, as @types/chrome would type the part the SDK uses.
   chrome: { type: "{ storage: Record<'local' | 'session' | 'sync', import('oauth-refresh/webextension').StorageAreaLike> }" },
   browser: { type: "{ storage: Record<'local' | 'session' | 'sync', import('oauth-refresh/webextension').StorageAreaLike> }" },

@@ -28,14 +28,16 @@ export interface WebExtensionStorageOptions {
  * the area, and the client's Web Locks keep one refresh at a time among them.
  *
  * - `chrome.storage.local` (or `browser.storage.local`): the grant survives the service worker
- *   stopping, a browser restart and an extension update.
- * - `chrome.storage.session`: in memory, gone when the browser ends; by default hidden from
- *   content scripts.
+ *   stopping, a browser restart and an extension update; the extension's content scripts can
+ *   read it too.
+ * - `chrome.storage.session`: in memory, gone when the browser ends; hidden from content
+ *   scripts unless the extension allows them.
  * - `chrome.storage.sync` is refused: it copies the grant to the user's other browsers, which
  *   would then refresh one rotating grant at once.
  *
  * Content scripts run in the page's origin: they share neither the extension's Web Locks nor a
- * single flight. Let them ask the service worker for tokens through messaging.
+ * single flight. Let them ask the service worker through messaging to call the API (or for a
+ * token).
  *
  * A stored value that is not an object and any failure of the area (quota, a read-only area)
  * reject with a `StorageError` (code `STORAGE_ERROR`). Bad options throw a `ConfigError`.

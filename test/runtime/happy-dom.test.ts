@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import nodeConsole from 'node:console'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { webStorage } from '../../examples/deno/web-storage.js'
+import { webStorage } from './fixtures/web-storage.js'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
 import { runPhase } from './fixtures/scenario.js'
 import { startHarness, type Harness } from './support/harness.js'

@@ -115,6 +115,95 @@ export function describeStorageContract(name: string, makeStorage: () => TokenSt
   })
 }
 
+/** How the lock cases get adapter instances over one shared backend, as separate processes would. */
+export interface LockBackend {
+  /** A new adapter instance, with a lock whose lease lasts `leaseMs` past its holder's last renewal. */
+  open(leaseMs: number): TokenStorage | Promise<TokenStorage>
+  /** Cuts `storage` off from the backend (closes its connection), as a killed process would be. */
+  cutOff(storage: TokenStorage): void | Promise<void>
+}
+
+type Locking = TokenStorage & Required<Pick<TokenStorage, 'lock'>>
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The behaviour of an adapter's `lock`, for adapters that have one. A lease longer than any test
+ * here (`LONG_LEASE_MS`) makes a lock that is never released time the test out, rather than
+ * pass once the lease ends.
+ */
+export function describeStorageLock(name: string, backend: LockBackend): void {
+  const LONG_LEASE_MS = 60_000
+  // Renewed every third of it: long enough for a busy machine to renew in time.
+  const SHORT_LEASE_MS = 1000
+  const withLock = async (leaseMs: number) => {
+    const storage = await backend.open(leaseMs)
+    if (!storage.lock) throw new Error(`${name} has no lock`)
+    return storage as Locking
+  }
+
+  /** Takes `key`'s lock with a task that runs until `release()`; resolves once the task runs. */
+  async function hold(storage: Locking, key: string) {
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    let release!: () => void
+    const held = storage.lock(key, () => (started(), new Promise<void>((resolve) => (release = resolve))))
+    await running
+    return { release, held }
+  }
+
+  describe(`${name}: TokenStorage lock`, () => {
+    it("lets one holder at a time run, across two instances over the same backend, and settles as the task does", async () => {
+      const [first, second] = [await withLock(LONG_LEASE_MS), await withLock(LONG_LEASE_MS)]
+      const key = freshKey('exclusion')
+      let active = 0
+      let most = 0
+      const task = async (i: number) => {
+        most = Math.max(most, ++active)
+        await pause(20)
+        active--
+        return i
+      }
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? first : second).lock(key, () => task(i))))
+      expect(results).toEqual([0, 1, 2, 3, 4, 5])
+      expect(most).toBe(1)
+    })
+
+    it('keeps the locks of different keys apart', async () => {
+      const [first, second] = [await withLock(LONG_LEASE_MS), await withLock(LONG_LEASE_MS)]
+      const key = freshKey('apart')
+      const { release, held } = await hold(first, key)
+      await expect(second.lock(`${key}:other`, async () => 'other')).resolves.toBe('other')
+      release()
+      await held
+    })
+
+    it("releases the lock when the task throws, and rejects with the task's own error", async () => {
+      const [first, second] = [await withLock(LONG_LEASE_MS), await withLock(LONG_LEASE_MS)]
+      const key = freshKey('throws')
+      const failure = new Error('refresh failed')
+      await expect(first.lock(key, () => Promise.reject(failure))).rejects.toBe(failure)
+      await expect(second.lock(key, async () => 'next')).resolves.toBe('next')
+      await expect(first.lock(key, async () => 'again')).resolves.toBe('again')
+    })
+
+    it('keeps the lock while its holder renews it, and hands it over once the holder stops renewing', async () => {
+      const [holder, waiter] = [await withLock(SHORT_LEASE_MS), await withLock(SHORT_LEASE_MS)]
+      const key = freshKey('takeover')
+      const { release, held } = await hold(holder, key)
+      let cutOff = false
+      const waited = waiter.lock(key, async () => cutOff)
+      // Three leases long: only renewals keep the waiter out.
+      await pause(3 * SHORT_LEASE_MS)
+      cutOff = true
+      await backend.cutOff(holder)
+      expect(await waited, 'the waiter ran only after the holder stopped renewing').toBe(true)
+      release()
+      await held.catch(() => undefined)
+    })
+  })
+}
+
 /** `storage` with one method failing while `failing()` is true, as a full disk or a dead binding would. */
 function failingOn(storage: TokenStorage, method: 'get' | 'set', failing: () => boolean = () => true): TokenStorage {
   const fail = async () => {

@@ -3,6 +3,7 @@ import type { BrowserContext, Worker } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TokenStorage } from '../../src/storage/types.js'
 import type { WebExtensionStorageOptions } from '../../src/storage/webextension.js'
+import { describeWithBrowser } from '../runtime/support/chromium.js'
 import { buildTestExtension, launchWithExtensions, serviceWorker, type ExtensionGlobals } from '../runtime/support/extension.js'
 import { installPackedPackage, type Consumer } from '../runtime/support/package.js'
 import { describeClientPersistence, describeStorageContract, fullTokenSet } from './contract.js'
@@ -12,17 +13,6 @@ import { describeClientPersistence, describeStorageContract, fullTokenSet } from
 let consumer: Consumer
 let context: BrowserContext
 let worker: Worker
-
-beforeAll(async () => {
-  consumer = await installPackedPackage()
-  const dir = await buildTestExtension(consumer)
-  context = await launchWithExtensions(join(consumer.dir, 'profile'), [dir])
-  worker = await serviceWorker(context, 'oauth.js')
-})
-afterAll(async () => {
-  await context?.close()
-  await consumer?.remove()
-})
 
 type Area = 'local' | 'session'
 
@@ -58,111 +48,123 @@ const writeRaw = (items: Record<string, unknown>) =>
 /** How the adapter call named `operation` ends in the service worker: its value, or its error as plain data. */
 type Outcome = { value?: unknown; error?: { name: string; code?: string; message: string; cause?: string } }
 
-describe('the bridge to the service worker', () => {
-  it('carries the contract fixtures (unicode, NUL, 4 KB tokens) and undefined both ways unchanged', async () => {
-    const echoed = await worker.evaluate((value) => [value, undefined], fullTokenSet())
-    expect(echoed).toStrictEqual([fullTokenSet(), undefined])
+describeWithBrowser('webExtensionStorage in a Chromium extension', () => {
+  beforeAll(async () => {
+    consumer = await installPackedPackage()
+    const dir = await buildTestExtension(consumer)
+    context = await launchWithExtensions(join(consumer.dir, 'profile'), [dir])
+    worker = await serviceWorker(context, 'oauth.js')
   })
-})
-
-describeStorageContract('webExtensionStorage(chrome.storage.local)', () => inExtension('local'))
-describeStorageContract('webExtensionStorage(chrome.storage.session)', () => inExtension('session'))
-describeStorageContract('webExtensionStorage with a prefix', () => inExtension('local', { prefix: 'app/' }))
-describeClientPersistence('webExtensionStorage(chrome.storage.local)', () => inExtension('local'))
-
-describe('webExtensionStorage', () => {
-  it('stores the token set as an object under the key itself by default, and under prefix + key with a prefix', async () => {
-    await inExtension('local').set('oauth-refresh:layout', fullTokenSet())
-    await inExtension('session', { prefix: 'mine/' }).set('layout', fullTokenSet({ grantId: 'prefixed' }))
-    expect((await rawArea('local'))['oauth-refresh:layout']).toStrictEqual(fullTokenSet())
-    expect((await rawArea('session'))['mine/layout']).toStrictEqual(fullTokenSet({ grantId: 'prefixed' }))
-    expect(await inExtension('session').get('layout')).toBeUndefined()
-    await inExtension('session', { prefix: 'mine/' }).delete('layout')
-    expect(await rawArea('session')).not.toHaveProperty('mine/layout')
+  afterAll(async () => {
+    await context?.close()
+    await consumer?.remove()
   })
 
-  it('keeps local and session areas apart', async () => {
-    await inExtension('local').set('areas', fullTokenSet({ grantId: 'local' }))
-    expect(await inExtension('session').get('areas')).toBeUndefined()
-    await inExtension('session').set('areas', fullTokenSet({ grantId: 'session' }))
-    expect(await inExtension('local').get('areas')).toStrictEqual(fullTokenSet({ grantId: 'local' }))
-  })
-
-  it('rejects a stored value that is not an object with a StorageError that shows none of it', async () => {
-    const garbage = { string: 'rt-must-not-leak', number: 42, null: null, array: ['rt-must-not-leak'], boolean: true }
-    await writeRaw(garbage)
-    const outcomes = await worker.evaluate(async (keys) => {
-      const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
-      const storage = oauthRefresh.webExtensionStorage(chrome.storage.local)
-      return Promise.all(keys.map((key) => storage.get(key).then(
-        (value) => ({ value }),
-        (error) => ({ error: { name: error.name, code: error.code, message: error.message, cause: String(error.cause) } }),
-      )))
-    }, Object.keys(garbage))
-    for (const outcome of outcomes as Outcome[]) {
-      expect(outcome.error).toEqual({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage holds a value that is not a token set', cause: 'undefined' })
-    }
-    expect(JSON.stringify(outcomes)).not.toContain('rt-must-no')
-  })
-
-  it("turns chrome.storage's own failures into StorageErrors with the failure as cause: a read-only area, a full one", async () => {
-    const outcomes = await worker.evaluate(async (token) => {
-      const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
-      const describe = (run: () => Promise<unknown>) => run().then(
-        (value) => ({ value }),
-        (error) => ({ error: { name: error.name, code: error.code, message: error.message, cause: String(error.cause) } }),
-      )
-      const managed = oauthRefresh.webExtensionStorage(chrome.storage.managed)
-      // session holds at most 10 MB.
-      const huge = { ...token, accessToken: 'a'.repeat(11 * 1024 * 1024) }
-      return Promise.all([
-        describe(() => managed.set('k', token)),
-        describe(() => managed.delete('k')),
-        describe(() => oauthRefresh.webExtensionStorage(chrome.storage.session).set('huge', huge)),
-        describe(() => managed.get('k')),
-      ])
-    }, fullTokenSet())
-    const [set, remove, full, read] = outcomes as Outcome[]
-    expect(set!.error).toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage set failed', cause: expect.stringMatching(/read-only/i) })
-    expect(remove!.error).toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage remove failed', cause: expect.stringMatching(/read-only/i) })
-    expect(full!.error).toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage set failed', cause: expect.stringMatching(/quota/i) })
-    expect(read, 'a missing key of a read-only area').toEqual({})
-    expect(await inExtension('session').get('huge')).toBeUndefined()
-  })
-
-  it('throws a ConfigError for what is not a storage area, for storage.sync, and for unknown or bad options', async () => {
-    const errors = await worker.evaluate(() => {
-      const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
-      const attempts: Array<() => unknown> = [
-        () => oauthRefresh.webExtensionStorage(undefined as never),
-        () => oauthRefresh.webExtensionStorage(chrome.storage as never),
-        () => oauthRefresh.webExtensionStorage({ get: chrome.storage.local.get, set: chrome.storage.local.set } as never),
-        () => oauthRefresh.webExtensionStorage(chrome.storage.sync),
-        () => oauthRefresh.webExtensionStorage(chrome.storage.local, { ttl: 60 } as never),
-        () => oauthRefresh.webExtensionStorage(chrome.storage.local, { Prefix: 'a/' } as never),
-        () => oauthRefresh.webExtensionStorage(chrome.storage.local, { prefix: 1 } as never),
-        () => oauthRefresh.webExtensionStorage(chrome.storage.local, null as never),
-      ]
-      return attempts.map((attempt) => {
-        try {
-          attempt()
-          return 'no error'
-        } catch (error) {
-          return `${(error as Error).name} ${(error as { code: string }).code}: ${(error as Error).message}`
-        }
-      })
+  describe('the bridge to the service worker', () => {
+    it('carries the contract fixtures (unicode, NUL, 4 KB tokens) and undefined both ways unchanged', async () => {
+      const echoed = await worker.evaluate((value) => [value, undefined], fullTokenSet())
+      expect(echoed).toStrictEqual([fullTokenSet(), undefined])
     })
-    const area = 'ConfigError CONFIG_INVALID: "area" must be an extension storage area such as chrome.storage.local, with get, set and remove methods'
-    expect(errors).toEqual([
-      area,
-      area,
-      area,
-      'ConfigError CONFIG_INVALID: "area" must not be storage.sync: it copies the grant to other browsers; use storage.local',
-      'ConfigError CONFIG_INVALID: Option "ttl" is not a known option',
-      'ConfigError CONFIG_INVALID: Option "Prefix" is not a known option; did you mean "prefix"?',
-      'ConfigError CONFIG_INVALID: "prefix" must be a string',
-      'ConfigError CONFIG_INVALID: Option "options" is missing or invalid',
-    ])
+  })
+
+  describeStorageContract('webExtensionStorage(chrome.storage.local)', () => inExtension('local'))
+  describeStorageContract('webExtensionStorage(chrome.storage.session)', () => inExtension('session'))
+  describeStorageContract('webExtensionStorage with a prefix', () => inExtension('local', { prefix: 'app/' }))
+  describeClientPersistence('webExtensionStorage(chrome.storage.local)', () => inExtension('local'))
+
+  describe('webExtensionStorage', () => {
+    it('stores the token set as an object under the key itself by default, and under prefix + key with a prefix', async () => {
+      await inExtension('local').set('oauth-refresh:layout', fullTokenSet())
+      await inExtension('session', { prefix: 'mine/' }).set('layout', fullTokenSet({ grantId: 'prefixed' }))
+      expect((await rawArea('local'))['oauth-refresh:layout']).toStrictEqual(fullTokenSet())
+      expect((await rawArea('session'))['mine/layout']).toStrictEqual(fullTokenSet({ grantId: 'prefixed' }))
+      expect(await inExtension('session').get('layout')).toBeUndefined()
+      await inExtension('session', { prefix: 'mine/' }).delete('layout')
+      expect(await rawArea('session')).not.toHaveProperty('mine/layout')
+    })
+
+    it('keeps local and session areas apart', async () => {
+      await inExtension('local').set('areas', fullTokenSet({ grantId: 'local' }))
+      expect(await inExtension('session').get('areas')).toBeUndefined()
+      await inExtension('session').set('areas', fullTokenSet({ grantId: 'session' }))
+      expect(await inExtension('local').get('areas')).toStrictEqual(fullTokenSet({ grantId: 'local' }))
+    })
+
+    it('rejects a stored value that is not an object with a StorageError that shows none of it', async () => {
+      const garbage = { string: 'rt-must-not-leak', number: 42, null: null, array: ['rt-must-not-leak'], boolean: true }
+      await writeRaw(garbage)
+      const outcomes = await worker.evaluate(async (keys) => {
+        const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
+        const storage = oauthRefresh.webExtensionStorage(chrome.storage.local)
+        return Promise.all(keys.map((key) => storage.get(key).then(
+          (value) => ({ value }),
+          (error) => ({ error: { name: error.name, code: error.code, message: error.message, cause: String(error.cause) } }),
+        )))
+      }, Object.keys(garbage))
+      for (const outcome of outcomes as Outcome[]) {
+        expect(outcome.error).toEqual({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage holds a value that is not a token set', cause: 'undefined' })
+      }
+      expect(JSON.stringify(outcomes)).not.toContain('rt-must-no')
+    })
+
+    it("turns chrome.storage's own failures into StorageErrors with the failure as cause: a read-only area, a full one", async () => {
+      const outcomes = await worker.evaluate(async (token) => {
+        const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
+        const describe = (run: () => Promise<unknown>) => run().then(
+          (value) => ({ value }),
+          (error) => ({ error: { name: error.name, code: error.code, message: error.message, cause: String(error.cause) } }),
+        )
+        const managed = oauthRefresh.webExtensionStorage(chrome.storage.managed)
+        // session holds at most 10 MB.
+        const huge = { ...token, accessToken: 'a'.repeat(11 * 1024 * 1024) }
+        return Promise.all([
+          describe(() => managed.set('k', token)),
+          describe(() => managed.delete('k')),
+          describe(() => oauthRefresh.webExtensionStorage(chrome.storage.session).set('huge', huge)),
+          describe(() => managed.get('k')),
+        ])
+      }, fullTokenSet())
+      const [set, remove, full, read] = outcomes as Outcome[]
+      expect(set!.error).toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage set failed', cause: expect.stringMatching(/read-only/i) })
+      expect(remove!.error).toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage remove failed', cause: expect.stringMatching(/read-only/i) })
+      expect(full!.error).toMatchObject({ name: 'StorageError', code: 'STORAGE_ERROR', message: 'Extension storage set failed', cause: expect.stringMatching(/quota/i) })
+      expect(read, 'a missing key of a read-only area').toEqual({})
+      expect(await inExtension('session').get('huge')).toBeUndefined()
+    })
+
+    it('throws a ConfigError for what is not a storage area, for storage.sync, and for unknown or bad options', async () => {
+      const errors = await worker.evaluate(() => {
+        const { chrome, oauthRefresh } = globalThis as unknown as ExtensionGlobals
+        const attempts: Array<() => unknown> = [
+          () => oauthRefresh.webExtensionStorage(undefined as never),
+          () => oauthRefresh.webExtensionStorage(chrome.storage as never),
+          () => oauthRefresh.webExtensionStorage({ get: chrome.storage.local.get, set: chrome.storage.local.set } as never),
+          () => oauthRefresh.webExtensionStorage(chrome.storage.sync),
+          () => oauthRefresh.webExtensionStorage(chrome.storage.local, { ttl: 60 } as never),
+          () => oauthRefresh.webExtensionStorage(chrome.storage.local, { Prefix: 'a/' } as never),
+          () => oauthRefresh.webExtensionStorage(chrome.storage.local, { prefix: 1 } as never),
+          () => oauthRefresh.webExtensionStorage(chrome.storage.local, null as never),
+        ]
+        return attempts.map((attempt) => {
+          try {
+            attempt()
+            return 'no error'
+          } catch (error) {
+            return `${(error as Error).name} ${(error as { code: string }).code}: ${(error as Error).message}`
+          }
+        })
+      })
+      const area = 'ConfigError CONFIG_INVALID: "area" must be an extension storage area such as chrome.storage.local, with get, set and remove methods'
+      expect(errors).toEqual([
+        area,
+        area,
+        area,
+        'ConfigError CONFIG_INVALID: "area" must not be storage.sync: it copies the grant to other browsers; use storage.local',
+        'ConfigError CONFIG_INVALID: Option "ttl" is not a known option',
+        'ConfigError CONFIG_INVALID: Option "Prefix" is not a known option; did you mean "prefix"?',
+        'ConfigError CONFIG_INVALID: "prefix" must be a string',
+        'ConfigError CONFIG_INVALID: Option "options" is missing or invalid',
+      ])
+    })
   })
 })
-

@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { startLocalServer } from '../../examples/local-server/server.mjs'
+import { interleave, summarize } from '../stats.mjs'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const DENO = join(root, 'node_modules/.bin/deno')
+const HOLDER = fileURLToPath(new URL('./deno-kv-holder.ts', import.meta.url))
+const CREDENTIALS = { clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token' }
+
+/**
+ * @typedef {object} Holder A Deno process holding the grant (deno-kv-holder.ts).
+ * @property {() => Promise<any>} next The next JSON message it prints.
+ * @property {(at: number) => void} go Tells it the start time (epoch ms).
+ * @property {(signal?: NodeJS.Signals) => void} kill
+ * @property {Promise<number | null>} exited Its exit code.
+ */
+
+/**
+ * A place for Deno processes to share a KV file: a temporary directory, an import map that
+ * resolves `oauth-refresh` and `oauth-refresh/deno-kv` to the given ES module URLs, and a way to
+ * start holders there.
+ *
+ * @param {{ entries: { core: string, denoKV: string } }} options the URLs of the two entries
+ */
+export async function denoKVPlace({ entries }) {
+  const dir = await mkdtemp(join(tmpdir(), 'oauth-refresh-deno-kv-'))
+  const importMap = join(dir, 'import-map.json')
+  await writeFile(importMap, JSON.stringify({ imports: { 'oauth-refresh': entries.core, 'oauth-refresh/deno-kv': entries.denoKV } }))
+  const env = { PATH: process.env.PATH, NO_COLOR: '1', DENO_DIR: join(dir, 'deno'), DENO_NO_UPDATE_CHECK: '1' }
+  /** @type {Set<import('node:child_process').ChildProcess>} */
+  const children = new Set()
+  let files = 0
+
+  return {
+    dir,
+    /** A new KV file path in this place. */
+    kvPath: () => join(dir, `kv-${++files}.sqlite3`),
+    /**
+     * Starts a holder; resolves once it printed that it is ready.
+     *
+     * @param {Record<string, unknown>} config see deno-kv-holder.ts
+     * @returns {Promise<Holder>}
+     */
+    async start(config) {
+      const flags = ['--no-npm', `--import-map=${importMap}`, '--unstable-kv', '--allow-net=127.0.0.1', `--allow-read=${dir}`, `--allow-write=${dir}`]
+      const child = spawn(DENO, ['run', ...flags, HOLDER, JSON.stringify(config)], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+      children.add(child)
+      let stderr = ''
+      child.stderr.on('data', (chunk) => (stderr += chunk))
+      const exited = new Promise((resolve) => child.once('exit', (code) => (children.delete(child), resolve(code))))
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+      const next = async () => {
+        const { value, done } = await lines.next()
+        if (done) throw new Error(`The Deno holder ended without a message (exit ${await exited}): ${stderr.slice(-2000)}`)
+        return JSON.parse(value)
+      }
+      const holder = { next, go: (at) => child.stdin.end(`${at}\n`), kill: (signal) => child.kill(signal), exited }
+      const ready = await next()
+      if (!ready.ready) throw new Error(`The Deno holder said ${JSON.stringify(ready)}`)
+      return holder
+    },
+    /** Kills every holder still running and deletes the place. */
+    async close() {
+      for (const child of children) child.kill('SIGKILL')
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Options of the local server for `rotationRace`: tokens last 1 s, so clients refresh them after 0.5 s. */
+export const RACE_SERVER = { revokeOnReuse: true, expiresIn: 1 }
+
+/**
+ * `processes` Deno processes share one grant in one KV file (`kvPath`), each firing `concurrency`
+ * authorized calls at once in each of `rounds` rounds, `periodMs` apart, against `server` (started
+ * with `RACE_SERVER`: rotation, revocation on reuse). Each round needs a new token: the first has
+ * none, every later one finds it due. With the lock that is one token request per round.
+ *
+ * @param {Awaited<ReturnType<typeof denoKVPlace>>} place
+ * @param {import('../../examples/local-server/server.mjs').LocalServer} server
+ * @param {{ kvPath: string, processes?: number, concurrency?: number, rounds?: number, periodMs?: number, leaseMs?: number, lock?: boolean }} options
+ */
+export async function rotationRace(place, server, { kvPath, processes = 3, concurrency = 50, rounds = 5, periodMs = 1200, leaseMs = 2000, lock = true }) {
+  const config = { ...holderConfig(server, kvPath), leaseMs, lock, mode: 'rounds', rounds, periodMs, concurrency }
+  const holders = await Promise.all(Array.from({ length: processes }, () => place.start(config)))
+  const at = Date.now() + 200
+  for (const holder of holders) holder.go(at)
+  const reports = await Promise.all(holders.map((holder) => holder.next()))
+  await Promise.all(holders.map((holder) => holder.exited))
+  const errors = {}
+  for (const report of reports) for (const [code, count] of Object.entries(report.errors)) errors[code] = (errors[code] ?? 0) + count
+  return {
+    calls: processes * concurrency * rounds,
+    ok: reports.reduce((sum, report) => sum + report.ok, 0),
+    failed: Object.values(errors).reduce((sum, count) => sum + count, 0),
+    errors,
+  }
+}
+
+/**
+ * What deno-kv-holder.ts needs besides its mode: the server's URLs and credentials, and the KV file.
+ *
+ * @param {import('../../examples/local-server/server.mjs').LocalServer} server
+ * @param {string} kvPath
+ */
+export function holderConfig(server, kvPath) {
+  return { ...CREDENTIALS, tokenUrl: server.tokenUrl, apiUrl: `${server.apiUrl}/me`, kvPath }
+}
+
+/**
+ * Figure: processes × concurrency under rotation. `processes` Deno processes on one KV file fire
+ * `concurrency` calls each per expiry, `expiries` times, with the adapter's lock and without it
+ * (the same storage minus `lock`), taking turns for `rounds` rounds: token requests per expiry,
+ * failed calls, and rounds whose grant the server revoked.
+ *
+ * @param {{ rounds?: number, processes?: number, concurrency?: number, expiries?: number }} [options]
+ */
+export async function measureDenoKVRace({ rounds = 2, processes = 3, concurrency = 50, expiries = 4 } = {}) {
+  const url = (file) => pathToFileURL(join(root, 'dist', file)).href
+  const place = await denoKVPlace({ entries: { core: url('index.js'), denoKV: url('deno-kv.js') } })
+  try {
+    const runs = await interleave(['withLock', 'withoutLock'], rounds, async (name) => {
+      const server = await startLocalServer(RACE_SERVER)
+      try {
+        const lock = name === 'withLock'
+        const { failed } = await rotationRace(place, server, { kvPath: place.kvPath(), processes, concurrency, rounds: expiries, lock })
+        return { tokenRequestsPerExpiry: server.tokenRequests.length / expiries, failed, revoked: server.grantRevoked }
+      } finally {
+        await server.close()
+      }
+    })
+    const figure = (name) => ({
+      tokenRequestsPerExpiry: summarize(runs[name].map((run) => run.tokenRequestsPerExpiry)),
+      failed: summarize(runs[name].map((run) => run.failed)),
+      revokedRounds: runs[name].filter((run) => run.revoked).length,
+    })
+    return { calls: processes * concurrency * expiries, withLock: figure('withLock'), withoutLock: figure('withoutLock') }
+  } finally {
+    await place.close()
+  }
+}
