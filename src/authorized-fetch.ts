@@ -77,8 +77,11 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
         throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${origin} is not in "allowedOrigins"`)
       }
     }
-    // Before a refresh is spent on a request fetch would refuse. No URL has a scheme without a colon.
-    if (typeof input === 'string' && !input.includes(':')) requestUrl(input)
+    // Before a refresh is spent on a URL fetch would refuse: a relative one with nothing to
+    // resolve it against (every absolute URL has a colon), or one with credentials, which fetch's
+    // error would repeat. Only such strings are parsed here.
+    const url = typeof input === 'string' ? (!input.includes(':') || input.includes('@')) && requestUrl(input) : input instanceof URL && input
+    if (url && (url.username || url.password)) throw new OAuthRefreshError('INVALID_URL', 'client.fetch got a URL with credentials')
     const request = asRequest(input)
     const signal = init?.signal ?? request?.signal
     // A stream can be sent once, and a Request's own body is a stream: its 401 is returned.

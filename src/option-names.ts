@@ -9,7 +9,8 @@ export function unknownOption(name: string, known: readonly string[]): string {
   return `is not a known option${meant ? `; did you mean "${meant}"?` : ''}`
 }
 
-/** Throws a `ConfigError` for the first key of an adapter's `options` that is not in `known`. */
-export function rejectUnknown(options: object, known: readonly string[]): void {
+/** Throws a `ConfigError` when an adapter's `options` is not an object or has a key that is not in `known`. */
+export function rejectUnknown(options: unknown, known: readonly string[]): asserts options is object {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('"options" must be an object')
   for (const key of Object.keys(options)) if (!known.includes(key)) throw new ConfigError(`Option "${key}" ${unknownOption(key, known)}`)
 }

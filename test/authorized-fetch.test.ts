@@ -139,6 +139,18 @@ describe('client.fetch', () => {
     expect(server.tokenHits).toBe(0)
     expect((await client.fetch(server.apiUrl)).status).toBe(200)
   })
+
+  it('refuses a URL with credentials before spending a refresh, and never repeats them', async () => {
+    const { server, client } = await setup()
+    const withCredentials = server.apiUrl.replace('http://', 'http://user:s3cret-pass@')
+    for (const input of [withCredentials, new URL(withCredentials)]) {
+      const error = await client.fetch(input).catch((error: unknown) => error)
+      expect(error).toMatchObject({ name: 'OAuthRefreshError', code: 'INVALID_URL' })
+      expect(JSON.stringify(error) + String(error)).not.toContain('s3cret-pass')
+    }
+    expect(server.tokenHits).toBe(0)
+    expect((await client.fetch(`${server.apiUrl}?contact=a@b.example`)).status).toBe(200)
+  })
 })
 
 function formData() {

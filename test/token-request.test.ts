@@ -113,6 +113,16 @@ describe('createTokenEndpoint', () => {
     // Never sent, so the refresh token is unspent: every attempt is used, none is left in doubt.
     expect(calls).toBe(3)
   })
+
+  it('names a TLS failure in NETWORK_ERROR (kept in doubt: TLS errors also come after sending)', async () => {
+    const server = await serve()
+    const { refresh } = await setup({ tokenUrl: server.tokenUrl.replace('http:', 'https:') })
+    await expect(refresh()).rejects.toMatchObject({
+      code: 'REFRESH_IN_DOUBT',
+      cause: { code: 'NETWORK_ERROR', message: `Token request to ${new URL(server.tokenUrl).host} failed: ERR_SSL_WRONG_VERSION_NUMBER` },
+    })
+    expect(server.tokenHits).toBe(0)
+  })
 })
 
 describe('retryAfterMs', () => {

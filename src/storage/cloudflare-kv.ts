@@ -62,12 +62,12 @@ const MIN_EXPIRATION_TTL = 60
  * @see https://developers.cloudflare.com/kv/concepts/how-kv-works/
  */
 export function cloudflareKVStorage(namespace: KVNamespaceLike, options: CloudflareKVStorageOptions = {}): TokenStorage {
-  // No prefix by default: the client's default storage key already starts with 'oauth-refresh:'.
-  const { prefix = '', expirationTtl } = options
   if (!hasMethods(namespace, ['get', 'put', 'delete'])) {
     throw new ConfigError('"namespace" must be a Workers KV binding with get, put and delete methods')
   }
   rejectUnknown(options, ['prefix', 'expirationTtl'])
+  // No prefix by default: the client's default storage key already starts with 'oauth-refresh:'.
+  const { prefix = '', expirationTtl } = options
   if (typeof prefix !== 'string') throw new ConfigError('"prefix" must be a string')
   if (expirationTtl !== undefined && !(Number.isInteger(expirationTtl) && expirationTtl >= MIN_EXPIRATION_TTL)) {
     throw new ConfigError(`"expirationTtl" must be an integer of at least ${MIN_EXPIRATION_TTL} seconds`)

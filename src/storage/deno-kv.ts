@@ -40,6 +40,7 @@ export interface DenoKVStorageOptions {
 }
 
 const MIN_LEASE_MS = 100
+const MAX_LEASE_MS = 2 ** 31 - 1
 // "database is locked": SQLite's busy error, frequent when several processes share one file.
 const BUSY_ATTEMPTS = 20
 const BUSY_MAX_DELAY_MS = 250
@@ -78,25 +79,25 @@ const jitter = (ms: number) => ms * (0.5 + Math.random())
  */
 export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}): TokenStorage {
   if (!hasMethods(kv, ['get', 'set', 'delete', 'atomic'])) throw new ConfigError('"kv" must be a Deno.Kv with get, set, delete and atomic methods')
-  if (typeof options !== 'object' || options === null) throw new ConfigError('"options" must be an object')
   rejectUnknown(options, ['prefix', 'leaseMs'])
   const { prefix = ['oauth-refresh'], leaseMs = 10_000 } = options
   if (!Array.isArray(prefix) || !prefix.every(isKeyPart)) {
     throw new ConfigError('"prefix" must be an array of Deno KV key parts (strings, numbers, bigints, booleans, Uint8Arrays)')
   }
-  if (!(Number.isInteger(leaseMs) && leaseMs >= MIN_LEASE_MS && leaseMs <= 2 ** 31 - 1)) {
-    throw new ConfigError(`"leaseMs" must be an integer of at least ${MIN_LEASE_MS}`)
+  if (!(Number.isInteger(leaseMs) && leaseMs >= MIN_LEASE_MS && leaseMs <= MAX_LEASE_MS)) {
+    throw new ConfigError(`"leaseMs" must be an integer from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`)
   }
   const pollMs = Math.min(leaseMs / 4, MAX_POLL_MS)
   const grantKey = (key: string): DenoKVKey => [...prefix, key]
   const leaseKey = (key: string): DenoKVKey => [...prefix, key, 'lock']
   const lease = () => ({ expiresAt: Date.now() + leaseMs })
 
-  /** Commits `[key, value]` if `key` still has `versionstamp` (a `null` value deletes it); resolves the new versionstamp, or undefined when the check failed. */
-  async function swap(key: DenoKVKey, versionstamp: string | null, value: unknown): Promise<string | undefined> {
+  /** Commits `[key, next()]` if `key` still has `versionstamp` (`null` deletes it); resolves the new versionstamp, or undefined when the check failed. */
+  async function swap(key: DenoKVKey, versionstamp: string | null, next: (() => unknown) | null): Promise<string | undefined> {
     const result = await call('atomic commit', () => {
       const operation = kv.atomic().check({ key, versionstamp })
-      return (value === null ? operation.delete(key) : operation.set(key, value)).commit()
+      // The value is made at each attempt: a lease that waited out "database is locked" starts when written.
+      return (next === null ? operation.delete(key) : operation.set(key, next())).commit()
     })
     return result.ok ? result.versionstamp : undefined
   }
@@ -107,7 +108,7 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
       const expiresAt = (value as { expiresAt?: unknown } | null)?.expiresAt
       const remaining = typeof expiresAt === 'number' ? expiresAt - Date.now() : 0
       if (remaining <= 0) {
-        const taken = await swap(key, versionstamp, lease())
+        const taken = await swap(key, versionstamp, lease)
         if (taken) return taken
       }
       await sleep(jitter(Math.min(Math.max(remaining, 1), pollMs)))
@@ -132,7 +133,7 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
       // One renewal at a time, each on the latest versionstamp. A failed one is tried again at
       // the next tick (if they all fail, the lease lapses); a failed check means it was lost.
       const renew = async () => {
-        if (held) held = await swap(lockKey, held, lease()).catch(() => held)
+        if (held) held = await swap(lockKey, held, lease).catch(() => held)
       }
       const timer = setInterval(() => (renewing = renewing.then(renew)), leaseMs / 3)
       try {

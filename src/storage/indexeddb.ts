@@ -21,9 +21,9 @@ export interface IndexedDBStorageOptions {
  * Each of those contexts still runs its own single flight.
  *
  * Nothing touches IndexedDB until the first `get`, `set` or `delete`, so importing this module
- * where IndexedDB is missing is safe. Where IndexedDB is missing or refuses (private mode, quota,
- * a blocked open), that call rejects with a `StorageError` (code `STORAGE_ERROR`) whose `cause` is
- * the original error; the next call tries again.
+ * where IndexedDB is missing is safe. Where IndexedDB is missing or refuses (private mode, quota),
+ * that call rejects with a `StorageError` (code `STORAGE_ERROR`) whose `cause` is the original
+ * error; the next call tries again.
  *
  * @example
  * import { createRefreshClient } from 'oauth-refresh'
@@ -37,8 +37,8 @@ export interface IndexedDBStorageOptions {
  * })
  */
 export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenStorage {
-  const { dbName = 'oauth-refresh', storeName = 'grants' } = options
   rejectUnknown(options, ['dbName', 'storeName'])
+  const { dbName = 'oauth-refresh', storeName = 'grants' } = options
   if (typeof dbName !== 'string' || dbName === '') throw new ConfigError('"dbName" must be a non-empty string')
   if (typeof storeName !== 'string' || storeName === '') throw new ConfigError('"storeName" must be a non-empty string')
 

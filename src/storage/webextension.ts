@@ -60,7 +60,6 @@ export function webExtensionStorage(area: StorageAreaLike, options: WebExtension
   if ('QUOTA_BYTES_PER_ITEM' in area) {
     throw new ConfigError('"area" must not be storage.sync: it copies the grant to other browsers; use storage.local')
   }
-  if (typeof options !== 'object' || options === null) throw new ConfigError('Option "options" is missing or invalid')
   rejectUnknown(options, ['prefix'])
   // No prefix by default: the client's default storage key already starts with 'oauth-refresh:'.
   const { prefix = '' } = options

@@ -81,6 +81,12 @@ describe('cloudflareKVStorage', () => {
     expect(() => cloudflareKVStorage(kv, { Prefix: 'a/', expirationTtl: 60 } as never)).toThrow('Option "Prefix" is not a known option; did you mean "prefix"?')
   })
 
+  it('throws a ConfigError for options that are not an object', () => {
+    for (const options of [null, 'api:', 42]) {
+      expect(() => cloudflareKVStorage(kv, options as never), String(options)).toThrow(expect.objectContaining({ name: 'ConfigError', message: '"options" must be an object' }))
+    }
+  })
+
   it('throws a ConfigError for a prefix that is not a string', () => {
     expect(() => cloudflareKVStorage(kv, { prefix: 1 as unknown as string })).toThrow(ConfigError)
   })

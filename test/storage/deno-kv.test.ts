@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { openKv } from '@deno/kv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
-import { denoKVStorage, type DenoKVLike } from '../../src/storage/deno-kv.js'
+import { denoKVStorage, type DenoKVAtomicLike, type DenoKVLike } from '../../src/storage/deno-kv.js'
 import type { TokenStorage } from '../../src/storage/types.js'
 import { describeClientPersistence, describeStorageContract, describeStorageLock, fullTokenSet } from './contract.js'
 
@@ -73,6 +73,48 @@ function failing(failure: () => Error | undefined) {
   return { flaky, attempts: () => attempts }
 }
 
+/** `kv` whose atomic commits fail with SQLite's busy error the first `count` times; tells when the next one was sent. */
+function busyCommits(count: number) {
+  let busy = count
+  let sentAt: number | undefined
+  const wrap = (operation: DenoKVAtomicLike): DenoKVAtomicLike => ({
+    check: (...checks) => wrap(operation.check(...checks)),
+    set: (key, value) => wrap(operation.set(key, value)),
+    delete: (key) => wrap(operation.delete(key)),
+    commit: () => {
+      if (busy-- > 0) return Promise.reject(new TypeError('database is locked'))
+      if (busy === -1) sentAt = Date.now()
+      return operation.commit()
+    },
+  })
+  const slow: DenoKVLike = { get: (key) => kv.get(key), set: (key, value) => kv.set(key, value), delete: (key) => kv.delete(key), atomic: () => wrap(kv.atomic()) }
+  return { slow, sentAt: () => sentAt }
+}
+
+/** `connection` whose operations wait while it is paused, as a process stalled (GC, a blocked event loop) would. */
+function pausable(connection: DenoKVLike) {
+  let resume: (() => void) | undefined
+  let gate = Promise.resolve()
+  const after = <T>(run: () => Promise<T>) => gate.then(run)
+  const wrap = (operation: DenoKVAtomicLike): DenoKVAtomicLike => ({
+    check: (...checks) => wrap(operation.check(...checks)),
+    set: (key, value) => wrap(operation.set(key, value)),
+    delete: (key) => wrap(operation.delete(key)),
+    commit: () => after(() => operation.commit()),
+  })
+  const stalled: DenoKVLike = {
+    get: (key) => after(() => connection.get(key)),
+    set: (key, value) => after(() => connection.set(key, value)),
+    delete: (key) => after(() => connection.delete(key)),
+    atomic: () => wrap(connection.atomic()),
+  }
+  return {
+    stalled,
+    pause: () => void (gate = new Promise<void>((resolve) => (resume = resolve))),
+    resume: () => resume?.(),
+  }
+}
+
 describe('denoKVStorage', () => {
   it("stores each grant under ['oauth-refresh', key] by default, as a structured value", async () => {
     await denoKVStorage(kv).set('default-prefix', fullTokenSet())
@@ -97,6 +139,38 @@ describe('denoKVStorage', () => {
     const during = await storage.lock!('grant', async () => (await kv.get(['leases', 'grant', 'lock'])).value)
     expect(during).toStrictEqual({ expiresAt: expect.any(Number) })
     expect((await kv.get(['leases', 'grant', 'lock'])).value).toBeNull()
+  })
+
+  it('writes a lease that is live when it is taken, however long "database is locked" held up its commit', async () => {
+    // Seven busy answers back off for at least 127 ms, longer than the 100 ms lease.
+    const { slow, sentAt } = busyCommits(7)
+    const storage = denoKVStorage(slow, { prefix: ['busy-lease'], leaseMs: 100 })
+    const lease = await storage.lock!('grant', async () => (await kv.get(['busy-lease', 'grant', 'lock'])).value as { expiresAt: number })
+    expect(lease).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(lease.expiresAt, 'the lease ends after the commit that wrote it was sent').toBeGreaterThan(sentAt()!)
+  })
+
+  it('never renews nor deletes a lease that another holder took over while its own holder was stalled', async () => {
+    const lockKey = ['stalled', 'grant', 'lock']
+    const { stalled, pause, resume } = pausable(await connect())
+    const holder = denoKVStorage(stalled, { prefix: ['stalled'], leaseMs: 300 })
+    const successor = denoKVStorage(await connect(), { prefix: ['stalled'], leaseMs: 60_000 })
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    let release!: () => void
+    const held = holder.lock!('grant', () => (started(), new Promise<void>((resolve) => (release = resolve))))
+    await running
+    pause()
+    // The stalled holder's lease lapses; the successor takes it, then the holder wakes up and ends.
+    const [before, after] = await successor.lock!('grant', async () => {
+      const before = await kv.get(lockKey)
+      resume()
+      release()
+      await held
+      return [before, await kv.get(lockKey)]
+    })
+    expect(before!.value).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(after, "the successor's lease, untouched").toStrictEqual(before)
   })
 
   it('retries "database is locked" (SQLite busy) until the operation goes through', async () => {
@@ -157,11 +231,14 @@ describe('denoKVStorage', () => {
       { leaseMs: 1000.5 },
       { leaseMs: '1000' },
       { leaseMs: Number.POSITIVE_INFINITY },
+      { leaseMs: 2 ** 31 },
     ]
     for (const options of bad) {
       expect(() => denoKVStorage(kv, options as never), JSON.stringify(options)).toThrow(ConfigError)
     }
     expect(() => denoKVStorage(kv, { leaseMS: 5000 } as never)).toThrow('Option "leaseMS" is not a known option; did you mean "leaseMs"?')
+    expect(() => denoKVStorage(kv, { leaseMs: 2 ** 31 })).toThrow('"leaseMs" must be an integer from 100 to 2147483647')
+    expect(() => denoKVStorage(kv, 'prefix' as never)).toThrow('"options" must be an object')
     expect(() => denoKVStorage(kv, { prefix: ['a', 1, 2n, true, new Uint8Array([1])], leaseMs: 100 })).not.toThrow()
   })
 })

@@ -76,6 +76,12 @@ describe('indexedDBStorage', () => {
     expect(() => indexedDBStorage({ dbName: 'x', store: 'y' } as never)).toThrow('Option "store" is not a known option; did you mean "storeName"?')
   })
 
+  it('throws a ConfigError for options that are not an object', () => {
+    for (const options of [null, 'grants', 42]) {
+      expect(() => indexedDBStorage(options as never), String(options)).toThrow(expect.objectContaining({ name: 'ConfigError', message: '"options" must be an object' }))
+    }
+  })
+
   it('throws a ConfigError for an empty or non-string name', () => {
     expect(() => indexedDBStorage({ dbName: '' })).toThrow(ConfigError)
     expect(() => indexedDBStorage({ storeName: 42 as unknown as string })).toThrow(ConfigError)

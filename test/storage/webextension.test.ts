@@ -163,7 +163,7 @@ describeWithBrowser('webExtensionStorage in a Chromium extension', () => {
         'ConfigError CONFIG_INVALID: Option "ttl" is not a known option',
         'ConfigError CONFIG_INVALID: Option "Prefix" is not a known option; did you mean "prefix"?',
         'ConfigError CONFIG_INVALID: "prefix" must be a string',
-        'ConfigError CONFIG_INVALID: Option "options" is missing or invalid',
+        'ConfigError CONFIG_INVALID: "options" must be an object',
       ])
     })
   })
