@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
@@ -13,6 +13,7 @@ export const entries = {
   'deno-kv': 'src/storage/deno-kv.ts',
   webextension: 'src/storage/webextension.ts',
   ofetch: 'src/ofetch.ts',
+  'durable-object': 'src/durable-object.ts',
 }
 
 /**
@@ -33,6 +34,9 @@ function cjsDeclarations(dir = 'dist/types') {
   return { name: 'cjs-declarations', writeBundle: { sequential: true, handler: () => walk(dir) } }
 }
 
+/** Empties dist/ first: chunk names carry hashes, and a stale chunk would be packed and published. */
+const clean = { name: 'clean', buildStart: () => rm('dist', { recursive: true, force: true }) }
+
 // valibot exports neither file: they are found from its main module, in its dist/ folder.
 const valibotDir = join(dirname(createRequire(import.meta.url).resolve('valibot')), '..')
 const valibot = JSON.parse(await readFile(join(valibotDir, 'package.json'), 'utf8'))
@@ -51,8 +55,8 @@ function valibotNotice(chunk) {
 
 export default {
   input: entries,
-  external: ['ofetch', 'idb-keyval'],
-  plugins: [typescript({ tsconfig: './tsconfig.json' }), nodeResolve({ resolveOnly: ['valibot'] }), cjsDeclarations()],
+  external: ['ofetch', 'idb-keyval', 'cloudflare:workers'],
+  plugins: [clean, typescript({ tsconfig: './tsconfig.json' }), nodeResolve({ resolveOnly: ['valibot'] }), cjsDeclarations()],
   output: [
     { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', banner: valibotNotice },
     { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', banner: valibotNotice },

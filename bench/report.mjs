@@ -23,7 +23,7 @@ function spread(summary, digits = 0, scale = 1) {
  * @returns {string}
  */
 export function renderMarkdown(results) {
-  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, denoKV } = results
+  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, denoKV, isolates } = results
   const names = Object.keys(TITLES)
   const row = (label, cell) => `| ${label} | ${names.map(cell).join(' | ')} |`
   const toOauth4webapi = (name) => (name === 'raw' ? '—' : number(coldStart[name].ms.median / coldStart.oauth4webapi.ms.median, 2))
@@ -54,6 +54,13 @@ export function renderMarkdown(results) {
     '|---|---:|---:|---:|',
     `| with the adapter's lock | ${spread(denoKV.withLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withLock.failed)} | ${denoKV.withLock.revokedRounds} |`,
     `| without it (the same storage minus \`lock\`) | ${spread(denoKV.withoutLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withoutLock.failed)} | ${denoKV.withoutLock.revokedRounds} |`,
+    '',
+    `| isolates × concurrency under rotation (${settings.isolates.expiries + 1} expiries, the cold start included) | token requests per expiry | failed requests |`,
+    '|---|---:|---:|',
+    ...isolates.map(
+      (race) =>
+        `| ${race.isolates} × ${race.concurrency}, grant in ${race.mode === 'kv' ? 'KV (`cloudflareKVStorage`)' : 'a Durable Object (`RefreshGrantObject`)'} | ${number(race.tokenRequestsPerExpiry, 2)} | ${number(race.failedRequests, 0)} of ${number(race.isolates * race.concurrency * race.expiries, 0)} |`,
+    ),
   ]
   return lines.join('\n')
 }

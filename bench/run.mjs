@@ -8,6 +8,7 @@ import { measureStorm } from './figures/storm.mjs'
 import { measureColdStart } from './figures/cold-start.mjs'
 import { denoVersion, measureImportTime } from './figures/import-time.mjs'
 import { measureMemory } from './figures/memory.mjs'
+import { measureIsolates } from './figures/isolates.mjs'
 import { measureDenoKVRace } from './figures/deno-kv.mjs'
 import { measureSizes } from './size.mjs'
 import { renderMarkdown } from './report.mjs'
@@ -24,6 +25,7 @@ const settings = {
   coldStart: { rounds: 15 },
   importTime: { rounds: 25 },
   memory: { rounds: 2, requests: 100_000, warmup: 10_000 },
+  isolates: { settings: [{ isolates: 3, concurrency: 100 }], expiries: 3, expiresIn: 2 },
   denoKV: { rounds: 2, processes: 3, concurrency: 50, expiries: 4 },
 }
 
@@ -53,6 +55,7 @@ const results = {
   memory: await step('memory', () => measureMemory(settings.memory)),
   denoKV: await step('Deno KV processes × concurrency', () => measureDenoKVRace(settings.denoKV)),
   size: await step('bundle sizes', () => measureSizes()),
+  isolates: await step('isolates × concurrency under rotation', () => measureIsolates(settings.isolates)),
 }
 
 const directory = new URL('./results/', import.meta.url)

@@ -8,7 +8,7 @@ import terser from '@rollup/plugin-terser'
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** The package's entry points, as built into dist/. */
-export const entryPoints = ['index', 'indexeddb', 'cloudflare-kv', 'deno-kv', 'ofetch']
+export const entryPoints = ['index', 'indexeddb', 'cloudflare-kv', 'deno-kv', 'ofetch', 'durable-object']
 
 /** The libraries whose minimal browser program is compared; each has a module in bench/clients/. */
 export const programs = ['raw', 'oauth-refresh', 'badgateway', 'oauth4webapi']
@@ -49,6 +49,8 @@ function virtualProgram(library) {
 async function build(input, plugins = []) {
   const bundle = await rollup({
     input,
+    // Modules of the Workers runtime (the durable-object entry's base class) are not bundled.
+    external: (id) => id.startsWith('cloudflare:'),
     plugins: [...plugins, nodeResolve({ browser: true })],
     onwarn(warning, warn) {
       if (warning.code === 'UNRESOLVED_IMPORT') throw new Error(warning.message)

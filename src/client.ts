@@ -29,14 +29,14 @@ export interface RefreshClient {
 type Grant = StoredTokenSet & { accessToken: string }
 
 /** A short, stable, non-reversible tag of a refresh token (FNV-1a), so storage can tell grants apart. */
-function fingerprint(value: string): string {
+export function fingerprint(value: string): string {
   let hash = 2166136261
   for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value.charCodeAt(i), 16777619)
   return (hash >>> 0).toString(36)
 }
 
 /** Waits for `promise` until `signal` aborts or `ms` pass: no caller hangs on a lost refresh. */
-function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, onTimeout: () => void): Promise<T> {
+export function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, onTimeout: () => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const settle = () => {
       clearTimeout(timer)
@@ -91,7 +91,8 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   // grant from storage (another context may store the grant again).
   let epoch = 0
   let inflight: Promise<Grant> | undefined
-  let inflightSince = 0
+  // When the latest refresh began, under the lock: a token obtained before it was there to read.
+  let refreshedSince = 0
 
   /** Lets the next caller start afresh once `flight` is settled or given up on. */
   const forget = (flight: Promise<Grant>) => {
@@ -171,6 +172,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   }
 
   async function refresh(force: boolean, stale: string | undefined): Promise<Grant> {
+    refreshedSince = Date.now()
     const at = epoch
     let current = await load(at)
     for (let retried = false; ; retried = true) {
@@ -206,16 +208,16 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
     signal?.throwIfAborted()
+    const joined = inflight
     if (!inflight) {
-      inflightSince = Date.now()
       const flight: Promise<Grant> = exclusive(storage, key, () => refresh(force, stale)).finally(() => forget(flight))
       inflight = flight
     }
     const shared = inflight
-    const since = inflightSince
     const next = await waitFor(shared, maxWaitMs, signal, () => forget(shared))
-    // A forced caller that joined a flight which only read a stored token still wants a new one.
-    if (force && (next.obtainedAt ?? 0) < since) return token(true, stale, signal)
+    // A forced caller that joined a flight which only read a stored token still wants a new one;
+    // so does one that joined a flight started for other callers and got back its stale token.
+    if ((force && (next.obtainedAt ?? 0) < refreshedSince) || (joined && next.accessToken === stale)) return token(force, stale, signal)
     return next.accessToken
   }
 

@@ -183,6 +183,55 @@ describe('races', () => {
   })
 })
 
+describe('stale tokens', () => {
+  it('a 401 that joins a refresh started for an older stale token gets a new token, not its own back', async () => {
+    const server = await serve()
+    const base = memoryStorage()
+    const gates: Promise<void>[] = []
+    const storage: TokenStorage = { ...base, get: async (key) => (await gates.shift(), base.get(key)) }
+    const gate = () => {
+      let open!: () => void
+      gates.push(new Promise((resolve) => (open = resolve)))
+      return open
+    }
+    // The token endpoint is the local server; the API answers each request when the test says.
+    const answers: ((status: number) => void)[] = []
+    const sent: string[] = []
+    const routed: typeof fetch = (input, init) => {
+      if (String(input) === server.tokenUrl) return fetch(input, init)
+      sent.push(`${String(input)} ${new Headers(init?.headers).get('authorization')!}`)
+      return new Promise((resolve) => answers.push((status) => resolve(new Response(null, { status }))))
+    }
+    // Waiters give up after 4 × 250 ms; the refresh they gave up on goes on.
+    const options = { storage, storageKey: 'grant', fetch: routed, timeoutMs: 250, retry: { attempts: 1, maxDelayMs: 0 } }
+    const client = createRefreshClient(demoClient(server, options))
+    const older = await client.getAccessToken()
+    const a = client.fetch('https://api.example/a')
+    const openSlowRead = gate()
+    const abandoned = client.getAccessToken({ forceRefresh: true })
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const b = client.fetch('https://api.example/b') // joins the slow refresh, and waits longer
+    await expect(abandoned).rejects.toMatchObject({ code: 'TIMEOUT' })
+    // A's 401 starts a refresh for the older token, whose storage read waits.
+    const openRead = gate()
+    answers[0]!(401)
+    openSlowRead()
+    await vi.waitFor(() => expect(answers).toHaveLength(2))
+    const current = sent[1]!.split(' ')[2]!
+    // B's 401 for the token the slow refresh got joins the refresh started for the older token.
+    answers[1]!(401)
+    openRead()
+    await vi.waitFor(() => expect(answers).toHaveLength(4))
+    answers[2]!(200)
+    answers[3]!(200)
+    await Promise.all([a, b])
+    expect(sent.slice(0, 2)).toEqual([`https://api.example/a Bearer ${older}`, `https://api.example/b Bearer ${current}`])
+    // Neither replay carries the token its own request was refused with.
+    expect(sent.slice(2)).not.toContain(`https://api.example/a Bearer ${older}`)
+    expect(sent.slice(2)).not.toContain(`https://api.example/b Bearer ${current}`)
+  })
+})
+
 describe('more races', () => {
   it("runs each refresh under the storage's lock and reads storage again inside it: two holders, one token request", async () => {
     const base = memoryStorage()
@@ -207,6 +256,38 @@ describe('more races', () => {
     const next = await other.getAccessToken({ forceRefresh: true })
     expect(await client.getAccessToken({ forceRefresh: true })).not.toBe(next)
     expect(server.grantRevoked).toBe(false)
+  })
+
+  it('a forced call that joins a refresh waiting for the lock gets a new token, not one stored meanwhile', async () => {
+    const server = await serve({ latencyMs: 20 })
+    const options = demoClient(server, { storage: memoryStorage(), storageKey: 'grant' })
+    // Web Locks where another tab takes the lock first: this client's refresh waits until told.
+    let free!: () => void
+    const held = new Promise<void>((resolve) => (free = resolve))
+    let requests = 0
+    const request = async (_name: string, run: () => Promise<unknown>) => {
+      if (requests++ > 0) await held
+      return run()
+    }
+    vi.stubGlobal('navigator', { locks: { request } })
+    try {
+      const other = createRefreshClient(options)
+      const client = createRefreshClient(options)
+      const refreshing = other.getAccessToken()
+      const plain = client.getAccessToken()
+      // The other tab stores its token while this client waits for the lock; then a forced call joins.
+      const stored = await refreshing
+      const forced = client.getAccessToken({ forceRefresh: true })
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      free()
+      expect(await plain).toBe(stored)
+      expect(await forced).not.toBe(stored)
+      expect(server.issuedTokens).toContain(await forced)
+      expect(server.tokenRequests).toHaveLength(2)
+    } finally {
+      free()
+      vi.unstubAllGlobals()
+    }
   })
 
   it('a cleared client takes no grant that another context stores afterwards', async () => {

@@ -97,4 +97,6 @@ it(`serves ${TOTAL} authorized requests through revocations and token endpoint f
   expect(await storage.get('k')).toMatchObject({ refreshToken: server.validRefreshToken })
   expect(timers()).toBeLessThanOrEqual(timersBefore)
   expect(heapAtEnd - heapAfterWarmUp).toBeLessThan(HEAP_GROWTH_LIMIT)
-}, 60_000)
+  // Only keeps a hang from stalling the suite: on 2 busy cores, beside the workerd tests, the
+  // soak alone has taken 55-60 s.
+}, 180_000)

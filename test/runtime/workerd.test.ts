@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
 import { bundle, CONDITIONS } from './support/bundle.js'
 import { installPackedPackage, type Consumer } from './support/package.js'
-import { CREDENTIALS } from './support/scenario.js'
+import { CREDENTIALS, workerExampleBindings } from './support/scenario.js'
 
 let consumer: Consumer
 let server: LocalServer
@@ -38,13 +38,7 @@ function startWorker(kvPersist: string) {
     compatibilityDate,
     kvNamespaces: ['TOKENS'],
     kvPersist,
-    bindings: {
-      OAUTH_TOKEN_URL: server.tokenUrl,
-      OAUTH_CLIENT_ID: CREDENTIALS.clientId,
-      OAUTH_CLIENT_SECRET: CREDENTIALS.clientSecret,
-      OAUTH_REFRESH_TOKEN: CREDENTIALS.refreshToken,
-      UPSTREAM_URL: server.apiUrl,
-    },
+    bindings: workerExampleBindings(server),
     handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       for (const stream of [stdout, stderr]) stream.on('data', (chunk: Buffer) => (runtimeOutput += chunk))
     },

@@ -14,6 +14,8 @@ export const CONDITIONS = {
 export async function bundle(input: string, conditions: string[]): Promise<string> {
   const build = await rollup({
     input,
+    // Provided by workerd, as wrangler leaves them.
+    external: (id) => id.startsWith('cloudflare:'),
     plugins: [nodeResolve({ exportConditions: conditions, browser: conditions.includes('browser') })],
     onwarn(warning, warn) {
       if (warning.code === 'UNRESOLVED_IMPORT') throw new Error(warning.message)

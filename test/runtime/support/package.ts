@@ -55,7 +55,8 @@ export async function installPackedPackage(): Promise<Consumer> {
       await mkdir(target, { recursive: true })
       for (const source of sources) {
         const from = source.startsWith('/') ? source : join(ROOT, source)
-        await cp(from, join(target, basename(from)), { recursive: true })
+        // Not a node_modules an example's own `npm install` left: its links point into the checkout.
+        await cp(from, join(target, basename(from)), { recursive: true, filter: (path) => basename(path) !== 'node_modules' })
       }
       return target
     },

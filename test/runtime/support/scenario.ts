@@ -4,6 +4,17 @@ import type { LocalServer } from '../../../examples/local-server/server.mjs'
 /** The credentials every runtime run configures: the local server's defaults. */
 export const CREDENTIALS = { clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token' }
 
+/** The environment of examples/cloudflare-worker's Workers (both variants), as its .dev.vars sets it, for `server`. */
+export function workerExampleBindings(server: LocalServer): Record<string, string> {
+  return {
+    OAUTH_TOKEN_URL: server.tokenUrl,
+    OAUTH_CLIENT_ID: CREDENTIALS.clientId,
+    OAUTH_CLIENT_SECRET: CREDENTIALS.clientSecret,
+    OAUTH_REFRESH_TOKEN: CREDENTIALS.refreshToken,
+    UPSTREAM_URL: server.apiUrl,
+  }
+}
+
 /** The fixture that runs inside each runtime. */
 export const SCENARIO = 'test/runtime/fixtures/scenario.js'
 

@@ -1,0 +1,313 @@
+import { DurableObject } from 'cloudflare:workers'
+import { createAuthorizedFetch } from './authorized-fetch.js'
+import { createRefreshClient, fingerprint, waitFor, type RefreshClient } from './client.js'
+import {
+  ConfigError,
+  OAuthError,
+  OAuthRefreshError,
+  StorageError,
+  TokenRequestError,
+  TokenResponseError,
+  type OAuthRefreshErrorCode,
+} from './errors.js'
+import { rejectUnknown } from './option-names.js'
+import { parseOptions, type RefreshClientOptions } from './options.js'
+import { hasMethods } from './storage/adapter.js'
+import type { StoredTokenSet, TokenStorage } from './storage/types.js'
+
+/** The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`, which the object owns. */
+export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey'>
+
+/** What a caller asks the object for. */
+export interface GrantTokenRequest {
+  /**
+   * A token the caller cannot use any more (the API refused it, or it expires within the
+   * caller's leeway). The object refreshes if it is still its current token, so any number of
+   * callers reporting the same token cause one refresh.
+   */
+  stale?: string | undefined
+  /** Refresh even if the current token looks valid. */
+  forceRefresh?: boolean | undefined
+}
+
+/** An access token from the object. Never the refresh token. */
+export interface GrantToken {
+  accessToken: string
+  /** Epoch milliseconds at which it expires; absent when the server sent no `expires_in`. */
+  expiresAt?: number | undefined
+  /** Epoch milliseconds at which the object obtained it. */
+  obtainedAt?: number | undefined
+}
+
+/** An SDK error as plain data, since an error thrown across RPC loses its class and fields. */
+export interface GrantErrorData {
+  name: string
+  code: OAuthRefreshErrorCode
+  message: string
+  status?: number | undefined
+  error?: string | undefined
+  errorDescription?: string | undefined
+  errorUri?: string | undefined
+  cause?: GrantErrorData | undefined
+}
+
+/** A call of `createGrantClient` to its object. */
+export type GrantCall = GrantTokenRequest & { clear?: boolean | undefined }
+
+/** The object's answer to a `GrantCall`: a token, or the SDK error as data. */
+export type GrantOutcome = { ok: true; token?: GrantToken | undefined } | { ok: false; error: GrantErrorData }
+
+/** Each object keeps one grant, under this key of its own storage. */
+const KEY = 'grant'
+
+const OWNED_OPTIONS = ['storage', 'storageKey']
+
+function toData(error: OAuthRefreshError): GrantErrorData {
+  const { cause } = error
+  return { ...(error.toJSON() as GrantErrorData), ...(cause instanceof OAuthRefreshError && { cause: toData(cause) }) }
+}
+
+/** The SDK error that `data` describes, of the same class and with the same fields. */
+function revive(data: GrantErrorData): OAuthRefreshError {
+  const cause = data.cause && revive(data.cause)
+  const options = { status: data.status, ...(cause && { cause }) }
+  switch (data.name) {
+    case 'OAuthError':
+      return new OAuthError(data.status!, data.error!, data.errorDescription, data.errorUri)
+    case 'ConfigError':
+      return new ConfigError(data.message)
+    case 'StorageError':
+      return new StorageError(data.message, cause)
+    case 'TokenRequestError':
+      return new TokenRequestError(data.code, data.message, options)
+    case 'TokenResponseError':
+      return new TokenResponseError(data.code, data.message, options)
+  }
+  return new OAuthRefreshError(data.code, data.message, options)
+}
+
+/**
+ * A Durable Object that owns one refresh-token grant and performs every refresh of it, so that
+ * a Worker running in any number of isolates and locations makes one token request per expiry.
+ * Subclass it, return the grant's configuration from `options(env)`, and export the subclass
+ * from your Worker; Workers reach it with `createGrantClient`.
+ *
+ * The grant (with its rotated refresh token) is kept in the object's own storage. The object's
+ * RPC methods hand out access tokens only: no refresh token or client secret leaves it. Public
+ * methods are callable over RPC, so `options(env)` should read the `env` it is given.
+ *
+ * @example
+ * import { RefreshGrantObject, type RefreshGrantOptions } from 'oauth-refresh/durable-object'
+ *
+ * export class Grants extends RefreshGrantObject<Env> {
+ *   options(env: Env): RefreshGrantOptions {
+ *     return { tokenUrl: env.TOKEN_URL, clientId: env.CLIENT_ID, clientSecret: env.CLIENT_SECRET, refreshToken: env.REFRESH_TOKEN }
+ *   }
+ * }
+ * @see https://developers.cloudflare.com/durable-objects/
+ */
+export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<Env> {
+  /** The grant's configuration, read from the Worker's environment. */
+  abstract options(env: Env): RefreshGrantOptions
+
+  #client: RefreshClient | undefined
+  /** The token set last read or written, which tells the expiry of the token the client hands out. */
+  #stored: StoredTokenSet | undefined
+  readonly #storage: TokenStorage = {
+    get: async (key) => (this.#stored = await this.ctx.storage.get<StoredTokenSet>(key)),
+    set: async (key, value) => {
+      this.#stored = value
+      await this.ctx.storage.put(key, value)
+    },
+    delete: async (key) => {
+      this.#stored = undefined
+      await this.ctx.storage.delete(key)
+    },
+  }
+
+  #options(): RefreshGrantOptions {
+    const options = this.options(this.env)
+    const owned = OWNED_OPTIONS.find((name) => Object.hasOwn(Object(options), name))
+    if (owned) throw new ConfigError(`Option "${owned}" is not a known option: the object keeps the grant in its own storage`)
+    return options
+  }
+
+  #refreshClient(): RefreshClient {
+    this.#client ??= createRefreshClient({ ...this.#options(), storage: this.#storage, storageKey: KEY })
+    return this.#client
+  }
+
+  /**
+   * A valid access token. The object refreshes only when its token is missing or expiring, when
+   * forced, or when `stale` is its current token; concurrent callers share one refresh.
+   */
+  async getAccessToken(request: GrantTokenRequest = {}): Promise<GrantToken> {
+    const client = this.#refreshClient()
+    const { stale, forceRefresh } = request
+    let accessToken = await client.getAccessToken({ forceRefresh: forceRefresh === true })
+    // The first caller to report this token forces the refresh; the rest join it or find its result.
+    if (stale !== undefined && accessToken === stale) accessToken = await client.getAccessToken({ forceRefresh: true })
+    const stored = this.#stored
+    return stored?.accessToken === accessToken ? { accessToken, expiresAt: stored.expiresAt, obtainedAt: stored.obtainedAt } : { accessToken }
+  }
+
+  /**
+   * Starts or replaces this object's grant with a refresh token obtained elsewhere, e.g. one
+   * object per user. A refresh in flight for the old grant is dropped.
+   */
+  async setRefreshToken(refreshToken: string, options: { scope?: string | undefined } = {}): Promise<void> {
+    if (typeof refreshToken !== 'string' || refreshToken === '') throw new ConfigError('"refreshToken" must be a non-empty string')
+    rejectUnknown(options, ['scope'])
+    const { scope } = options
+    if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
+    // The client resumes a stored grant only under the fingerprint of its configured token.
+    const grantId = fingerprint(this.#options().refreshToken || refreshToken)
+    await this.#client?.clear()
+    this.#client = undefined
+    await this.#storage.set(KEY, { refreshToken, grantId, ...(scope !== undefined && { scope }) })
+  }
+
+  /** Forgets the grant. */
+  async clear(): Promise<void> {
+    await this.#refreshClient().clear()
+  }
+
+  /** The RPC behind `createGrantClient`: the outcome of a call as plain data, SDK errors included. */
+  async grantCall(call: GrantCall): Promise<GrantOutcome> {
+    try {
+      if (call.clear) {
+        await this.clear()
+        return { ok: true }
+      }
+      return { ok: true, token: await this.getAccessToken({ stale: call.stale, forceRefresh: call.forceRefresh }) }
+    } catch (error) {
+      if (error instanceof OAuthRefreshError) return { ok: false, error: toData(error) }
+      throw error
+    }
+  }
+}
+
+/**
+ * The part of a Durable Object namespace binding the client uses, typed structurally so that
+ * `env.GRANTS` fits without `@cloudflare/workers-types`.
+ */
+export interface GrantNamespaceLike<Id = unknown> {
+  idFromName(name: string): Id
+  get(id: Id): object
+}
+
+/** Options of `createGrantClient`: how the token is sent, and how long it is kept. */
+export interface GrantClientOptions {
+  /** The header that carries the access token. Default `Authorization: Bearer {{access_token}}`. */
+  authorizationHeader?: RefreshClientOptions['authorizationHeader']
+  /** When set, the access token is sent only to these origins; other URLs are refused. */
+  allowedOrigins?: string[] | undefined
+  /** Ask the object for a new token this many seconds before expiry, at most half the token's lifetime. Default 30. */
+  expiryLeewaySeconds?: number | undefined
+}
+
+type GrantStub = { grantCall(call: GrantCall): Promise<GrantOutcome> }
+
+const CLIENT_OPTIONS = ['authorizationHeader', 'allowedOrigins', 'expiryLeewaySeconds']
+
+/**
+ * How long a request waits for an RPC that another request made: workerd drops that RPC if its
+ * request ends first. Then the waiters make one new RPC, which finds the object's refresh done or
+ * joins it.
+ */
+const SHARED_WAIT_MS = 2_000
+const NO_TIMEOUT = 2 ** 31 - 1
+
+/**
+ * A client for the grant kept by the `RefreshGrantObject` named `name` in `namespace`, with the
+ * core client's interface. Create it at module scope: it keeps the access token in the isolate
+ * until it nears expiry (a call with a valid token makes no RPC), and the isolate's concurrent
+ * requests share one RPC. On a 401 it reports the refused token to the object and replays the
+ * request once. Errors are the SDK's own classes, with their codes, as the core throws them.
+ *
+ * @example
+ * import { createGrantClient } from 'oauth-refresh/durable-object'
+ *
+ * let client: RefreshClient | undefined
+ * export default {
+ *   async fetch(request: Request, env: Env) {
+ *     client ??= createGrantClient(env.GRANTS, 'main')
+ *     return client.fetch('https://api.example.com/me')
+ *   },
+ * }
+ */
+export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): RefreshClient {
+  if (!hasMethods(namespace, ['idFromName', 'get'])) throw new ConfigError('"namespace" must be a Durable Object namespace binding')
+  if (typeof name !== 'string' || name === '') throw new ConfigError('"name" must be a non-empty string')
+  rejectUnknown(options, CLIENT_OPTIONS)
+  // The core parses these options; its token endpoint settings are unused here, the object's count.
+  const config = parseOptions({ ...options, tokenUrl: 'https://localhost/', clientId: name })
+  const { leewayMs } = config
+
+  let cached: GrantToken | undefined
+  let shared: Promise<GrantToken> | undefined
+  // Bumped by clear(): an answer already on its way is not cached.
+  let epoch = 0
+
+  const forget = (flight: Promise<GrantToken>) => {
+    if (shared === flight) shared = undefined
+  }
+
+  const usable = (token: GrantToken | undefined, stale: string | undefined): boolean => {
+    if (!token || token.accessToken === stale) return false
+    const { expiresAt, obtainedAt = expiresAt } = token
+    return expiresAt === undefined || Date.now() < expiresAt - Math.min(leewayMs, (expiresAt - obtainedAt!) / 2)
+  }
+
+  async function call(request: GrantCall): Promise<GrantToken | undefined> {
+    // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
+    const stub = namespace.get(namespace.idFromName(name)) as GrantStub
+    const outcome = await stub.grantCall(request)
+    if (!outcome.ok) throw revive(outcome.error)
+    return outcome.token
+  }
+
+  async function ask(request: GrantTokenRequest): Promise<GrantToken> {
+    const at = epoch
+    const token = (await call(request))!
+    if (at === epoch && (token.obtainedAt ?? 0) >= (cached?.obtainedAt ?? 0)) cached = token
+    return token
+  }
+
+  async function token(refused: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+    if (usable(cached, refused)) return cached!.accessToken
+    signal?.throwIfAborted()
+    // A refused or expiring token is stale: the object refreshes it unless that already happened.
+    const stale = refused ?? cached?.accessToken
+    const flight: Promise<GrantToken> = (shared ??= ask({ stale }).finally(() => forget(flight)))
+    let late = false
+    let next: GrantToken
+    try {
+      next = await waitFor(flight, SHARED_WAIT_MS, signal, () => {
+        late = true
+        forget(flight)
+      })
+    } catch (error) {
+      if (late) return token(refused, signal)
+      throw error
+    }
+    // That RPC was asked before this caller's token was refused.
+    if (refused !== undefined && next.accessToken === refused) next = await ask({ stale: refused })
+    return next.accessToken
+  }
+
+  return {
+    async getAccessToken(options = {}) {
+      if (options.forceRefresh !== true) return token(undefined, options.signal)
+      options.signal?.throwIfAborted()
+      return (await waitFor(ask({ forceRefresh: true }), NO_TIMEOUT, options.signal, () => {})).accessToken
+    },
+    fetch: createAuthorizedFetch(config, token),
+    async clear() {
+      epoch++
+      cached = undefined
+      shared = undefined
+      await call({ clear: true })
+    },
+  }
+}

@@ -1,0 +1,245 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fixtureBindings, race, startWorkers, type RaceFigures } from '../../bench/figures/isolates.mjs'
+import { startLocalServer, type LocalServer, type LocalServerOptions } from '../../examples/local-server/server.mjs'
+import { bundle, CONDITIONS } from './support/bundle.js'
+import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
+import { CREDENTIALS, workerExampleBindings } from './support/scenario.js'
+
+// Real workerd through miniflare, running test/runtime/fixtures/durable-object/worker.js bundled
+// from the packed package. Each Worker script is an isolate of its own; the first hosts the
+// `Grants` object, the others bind it by script name. A driver Worker sends each isolate its
+// concurrent requests through a service binding: each is a request of its own in that isolate.
+
+let consumer: Consumer
+let script: string
+const servers: LocalServer[] = []
+/** Everything workerd printed, to catch its warnings about I/O shared across requests. */
+let runtimeOutput = ''
+
+beforeAll(async () => {
+  consumer = await installPackedPackage()
+  const fixture = await consumer.add('fixture', join(ROOT, 'test/runtime/fixtures/durable-object/worker.js'))
+  script = await bundle(join(fixture, 'worker.js'), CONDITIONS.workerd)
+})
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()))
+  await consumer?.remove()
+})
+
+/** The local server in the mode that punishes a second refresh: a spent refresh token revokes the grant. */
+async function serve(options: LocalServerOptions = {}) {
+  const server = await startLocalServer({ revokeOnReuse: true, backlog: 2048, ...options })
+  servers.push(server)
+  return server
+}
+
+interface Answer {
+  ok: boolean
+  value?: { accessToken?: string } | string
+  error?: ErrorReport
+}
+interface ErrorReport {
+  name: string
+  message: string
+  code?: string
+  status?: number
+  error?: string
+  isOAuthRefreshError: boolean
+  isOAuthError: boolean
+  cause?: ErrorReport
+  json: string
+}
+
+interface Setup {
+  isolates?: number
+  persist?: string
+  env?: Record<string, string>
+}
+
+/** The fixture in `isolates` isolates, the grant in the object, against `server`. */
+function startFixture(server: LocalServer, { isolates = 1, persist, env = {} }: Setup = {}) {
+  const workers = startWorkers({ script, bindings: { ...fixtureBindings(server), ...env }, isolates, persist, onOutput: (chunk) => (runtimeOutput += chunk) })
+  return { ...workers, get: <T = Answer>(isolate: string, path: string, init?: RequestInit) => workers.get(isolate, path, init) as Promise<{ status: number; body: T }> }
+}
+
+const rpcs = async (workers: ReturnType<typeof startFixture>) => Promise.all(workers.isolates.map(async (isolate) => (await workers.get<number>(isolate, '/rpcs')).body))
+
+describe('workerd (miniflare): oauth-refresh/durable-object', () => {
+  it('the race: 3 isolates × 200 concurrent requests make one token request per expiry with the object (KV beside it)', { timeout: 60_000 }, async () => {
+    const onOutput = (chunk: string) => (runtimeOutput += chunk)
+    const object = await race({ script, mode: 'object', onOutput })
+    const kv = await race({ script, mode: 'kv', onOutput })
+    const row = (f: RaceFigures) =>
+      `| ${f.mode === 'object' ? 'RefreshGrantObject' : 'cloudflareKVStorage'} | ${f.isolates} × ${f.concurrency} | ${f.expiries} | ${f.tokenRequests} | ${(f.tokenRequests / f.expiries).toFixed(2)} | ${f.failedRequests} | ${f.grantAlive ? 'yes' : 'no (revoked)'} |`
+    console.log(['| grant kept by | isolates × concurrent requests | expiries (cold start included) | token requests | per expiry | failed requests | grant alive |', '| --- | --- | --- | --- | --- | --- | --- |', row(object), row(kv)].join('\n'))
+
+    expect(object.tokenRequests, 'one token request per expiry, the cold start included').toBe(object.expiries)
+    expect(object.failedRequests).toBe(0)
+    expect(object.grantAlive, 'no spent refresh token was ever sent').toBe(true)
+    for (const count of object.rpcs) expect(count, 'an isolate asks the object once per token').toBeLessThanOrEqual(object.expiries)
+    expect(runtimeOutput).not.toMatch(/different request|hung|cross-request/i)
+  })
+
+  it('no RPC on the hot path: once per token per isolate, plus once per 401', async () => {
+    const server = await serve()
+    const workers = startFixture(server, { isolates: 2 })
+    try {
+      expect(await workers.burst(100, '/api/me')).toBe(0)
+      expect(await workers.burst(100, '/api/me')).toBe(0)
+      expect(await rpcs(workers), 'one RPC per isolate for 200 requests').toEqual([1, 1])
+      expect(server.tokenRequests).toHaveLength(1)
+
+      server.revokeAccessTokens()
+      expect(await workers.burst(100, '/api/me'), '100 concurrent 401s per isolate recovered').toBe(0)
+      expect(await rpcs(workers), 'one more RPC per isolate after the 401s').toEqual([2, 2])
+      expect(server.tokenRequests, 'both isolates reported the same refused token: one refresh').toHaveLength(2)
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it('a restart on the same storage resumes the rotated grant; the configured refresh token is never sent again', async () => {
+    const server = await serve()
+    const persist = join(consumer.dir, 'objects')
+    const first = startFixture(server, { persist })
+    let token: string | undefined
+    try {
+      expect((await first.get('isolate-0', '/api/me')).status).toBe(200)
+      expect((await first.get('isolate-0', '/force')).body.ok).toBe(true)
+      token = ((await first.get('isolate-0', '/token')).body.value as string)
+    } finally {
+      await first.dispose()
+    }
+    const second = startFixture(server, { persist })
+    try {
+      expect((await second.get('isolate-0', '/token')).body, 'the stored access token, without a token request').toEqual({ ok: true, value: token })
+      expect(server.tokenRequests).toHaveLength(2)
+      server.revokeAccessTokens()
+      expect((await second.get('isolate-0', '/api/me')).status).toBe(200)
+    } finally {
+      await second.dispose()
+    }
+    const sent = server.tokenRequests.map((request) => request.form.refresh_token)
+    expect(sent).toHaveLength(3)
+    expect(new Set(sent).size, 'each refresh sent the latest rotated token').toBe(3)
+    expect(sent.filter((sentToken) => sentToken === CREDENTIALS.refreshToken)).toHaveLength(1)
+    expect(server.grantRevoked).toBe(false)
+  })
+
+  it('per-user grants: two names are two grants; setRefreshToken starts one, clear ends only it', async () => {
+    const server = await serve({ refreshToken: 'alice-refresh-token' })
+    const workers = startFixture(server, { env: { REFRESH_TOKEN: '' } })
+    const user = (id: string, action: string, body?: string) => workers.get('isolate-0', `/users/${id}/${action}`, body === undefined ? undefined : { method: 'POST', body })
+    try {
+      expect((await user('alice', 'token')).body.error, 'no grant before setRefreshToken').toMatchObject({ code: 'NO_GRANT', isOAuthRefreshError: true })
+      expect((await user('alice', 'set', 'alice-refresh-token')).body).toEqual({ ok: true })
+      const alice = (await user('alice', 'token')).body.value
+      server.setRefreshToken('bob-refresh-token')
+      expect((await user('bob', 'set', 'bob-refresh-token')).body).toEqual({ ok: true })
+      const bob = (await user('bob', 'token')).body.value
+      expect(server.tokenRequests.map((request) => request.form.refresh_token)).toEqual(['alice-refresh-token', 'bob-refresh-token'])
+      expect(alice).toEqual(expect.any(String))
+      expect(bob).not.toBe(alice)
+
+      expect((await user('bob', 'clear')).body).toEqual({ ok: true })
+      expect((await user('bob', 'token')).body.error).toMatchObject({ code: 'NO_GRANT' })
+      expect((await user('alice', 'token')).body, "alice's grant is untouched").toEqual({ ok: true, value: alice })
+      expect((await user('carol', 'set', '')).body.error?.message, 'a direct RPC error keeps its message').toMatch(/"refreshToken" must be a non-empty string/)
+      expect(server.tokenRequests).toHaveLength(2)
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it('errors cross RPC as the SDK classes with their codes, and carry no secret', async () => {
+    const server = await serve({ revokeOnReuse: false })
+    const workers = startFixture(server)
+    const secrets = () => [CREDENTIALS.clientSecret, CREDENTIALS.refreshToken, ...server.issuedTokens]
+    const expectNoSecret = (report: ErrorReport | undefined) => {
+      for (const secret of secrets()) expect(JSON.stringify(report)).not.toContain(secret)
+    }
+    try {
+      expect((await workers.get('isolate-0', '/token')).body.ok).toBe(true)
+      server.fault({ reset: 'after' })
+      server.fault({ reset: 'after' })
+      const inDoubt = (await workers.get('isolate-0', '/force')).body.error
+      expect(inDoubt).toMatchObject({ name: 'TokenRequestError', code: 'REFRESH_IN_DOUBT', isOAuthRefreshError: true, message: expect.stringMatching(/answer lost/) })
+      expect(inDoubt?.cause, 'the retry met the rotated grant').toMatchObject({ name: 'OAuthError', code: 'OAUTH_ERROR', error: 'invalid_grant', isOAuthError: true })
+      expectNoSecret(inDoubt)
+
+      server.setRefreshToken('another-grant')
+      const refused = (await workers.get('isolate-0', '/force')).body.error
+      expect(refused).toMatchObject({ name: 'OAuthError', code: 'OAUTH_ERROR', status: 400, error: 'invalid_grant', isOAuthError: true, isOAuthRefreshError: true })
+      expectNoSecret(refused)
+      expect((await workers.get('isolate-0', '/force')).body.error, 'the dead grant is gone').toMatchObject({ code: 'NO_GRANT', isOAuthRefreshError: true, message: 'No refresh token' })
+      expect((await workers.get('isolate-0', '/direct')).body.error, 'a direct stub call throws an Error with the message').toMatchObject({ name: 'Error', message: expect.stringMatching(/No refresh token/) })
+      expect((await workers.get('isolate-0', '/misspelt')).body.error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', message: 'Option "expiryLeeway" is not a known option; did you mean "expiryLeewaySeconds"?' })
+    } finally {
+      await workers.dispose()
+    }
+
+    const misconfigured = startFixture(server, { env: { TOKEN_URL: 'ftp://auth.example.com/token' } })
+    try {
+      const error = (await misconfigured.get('isolate-0', '/token')).body.error
+      expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', isOAuthRefreshError: true, message: expect.stringMatching(/"tokenUrl" must use https:/) })
+      expectNoSecret(error)
+    } finally {
+      await misconfigured.dispose()
+    }
+  })
+
+  it('a Worker request that starts a refresh and ends before it completes does not lose it', async () => {
+    const server = await serve()
+    const workers = startFixture(server)
+    try {
+      server.fault({ delayMs: 1_000 })
+      // This request answers at once and leaves its getAccessToken() behind, without waitUntil.
+      expect((await workers.get('isolate-0', '/start')).body).toEqual({ ok: true })
+      while (server.tokenRequests.length === 0) await sleep(5)
+      const waiter = await workers.get('isolate-0', '/token')
+      expect(waiter.body.ok, 'a later request of the isolate gets the token').toBe(true)
+      expect((await workers.get<number>('isolate-0', '/settled')).body, 'workerd cancelled the first request and its RPC').toBe(1)
+      expect(server.tokenRequests, 'the object finished the refresh the cancelled request started').toHaveLength(1)
+      server.revokeAccessTokens()
+      expect((await workers.get('isolate-0', '/api/me')).status, 'the rotated refresh token was stored').toBe(200)
+      expect(server.tokenRequests).toHaveLength(2)
+      expect(server.grantRevoked).toBe(false)
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it('examples/cloudflare-worker/durable-object runs as its wrangler.toml says: its isolates make one token request, and one per 401', async () => {
+    const example = join(await consumer.add('examples', 'examples/cloudflare-worker'), 'cloudflare-worker', 'durable-object')
+    const wrangler = await readFile(join(example, 'wrangler.toml'), 'utf8')
+    const main = /^main = "(.+)"$/m.exec(wrangler)?.[1] ?? 'missing'
+    const compatibilityDate = /^compatibility_date = "(.+)"$/m.exec(wrangler)?.[1] ?? ''
+    expect(compatibilityDate >= '2024-04-03', 'RPC needs a compatibility date of 2024-04-03 or later').toBe(true)
+    const [, binding = '', className = ''] = /^\[\[durable_objects\.bindings\]\]\nname = "(\w+)"\nclass_name = "(\w+)"$/m.exec(wrangler) ?? []
+    expect(wrangler).toMatch(new RegExp(`^\\[\\[migrations\\]\\]\\ntag = "v1"\\nnew_sqlite_classes = \\["${className}"\\]$`, 'm'))
+    const server = await serve()
+    const workers = startWorkers({
+      script: await bundle(join(example, main), CONDITIONS.workerd),
+      isolates: 2,
+      binding,
+      className,
+      compatibilityDate,
+      bindings: workerExampleBindings(server),
+      onOutput: (chunk) => (runtimeOutput += chunk),
+    })
+    try {
+      expect(await workers.burst(100, '/me'), '100 concurrent requests on each of 2 cold isolates').toBe(0)
+      expect(server.tokenRequests).toHaveLength(1)
+      expect(server.apiLog.filter((entry) => entry.path === '/api/me')).toHaveLength(200)
+      server.revokeAccessTokens()
+      expect(await workers.burst(100, '/me'), '100 concurrent 401s on each isolate').toBe(0)
+      expect(server.tokenRequests).toHaveLength(2)
+      expect(server.grantRevoked).toBe(false)
+    } finally {
+      await workers.dispose()
+    }
+  })
+})
