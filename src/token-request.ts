@@ -82,7 +82,6 @@ function networkFailure(error: unknown, host: string): Failure {
  * retries of transient faults that never repeat a possibly processed request more than once.
  */
 export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
-  const { host } = new URL(config.tokenUrl)
   let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
 
   async function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
@@ -145,7 +144,8 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
         failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
       } catch (error) {
         // Rethrows the SDK's own verdicts (an OAuth error, a bad response); keeps network faults.
-        failure = networkFailure(error, host)
+        // The host is only named on failure: no second URL parse on the way to a token.
+        failure = networkFailure(error, new URL(config.tokenUrl).host)
       }
       if (failure.inDoubt && doubted) throw inDoubt(failure.error)
       doubted ||= failure.inDoubt
