@@ -8,7 +8,7 @@ import terser from '@rollup/plugin-terser'
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** The package's entry points, as built into dist/. */
-export const entryPoints = ['index', 'indexeddb', 'cloudflare-kv', 'deno-kv', 'ofetch', 'durable-object']
+export const entryPoints = ['index', 'indexeddb', 'cloudflare-kv', 'deno-kv', 'webextension', 'ofetch', 'durable-object']
 
 /** The libraries whose minimal browser program is compared; each has a module in bench/clients/. */
 export const programs = ['raw', 'oauth-refresh', 'badgateway', 'oauth4webapi']
