@@ -121,18 +121,16 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   }
 
   /**
-   * Reads storage and keeps the newest grant: another context may have rotated it. A failed
-   * first read throws, since storage may hold a rotated grant that the configured token can't
-   * replace; a later one is reported and the grant in memory is used.
+   * Reads storage and keeps the newest grant: another context may have rotated it. A failed read
+   * throws, and no token request is made: storage may hold a grant rotated elsewhere, whose spent
+   * predecessor (the one in memory) would make the provider revoke the grant.
    */
   async function load(at: number): Promise<StoredTokenSet | undefined> {
     let stored: StoredTokenSet | undefined
     try {
       stored = await storage.get(key)
     } catch (cause) {
-      const error = new StorageError('Reading the grant failed', cause)
-      if (!loaded) throw error
-      report(error)
+      throw new StorageError('Reading the grant failed', cause)
     }
     if (at !== epoch) throw cleared()
     if (isNewerGrant(stored)) grant = stored

@@ -123,8 +123,7 @@ export class World {
       this.violation('3 no spent refresh token', `c${client} sent ${sent} after it saw ${refreshTokenOf(this.learned[client]!)}`)
     }
     const stored = chainIndex(this.storage.value?.refreshToken)
-    // A client whose last read failed refreshes with the grant in memory (documented): exempt.
-    if (this.plan.locked && chainIndex(sent) < stored && !this.storage.readFailed.has(client)) {
+    if (this.plan.locked && chainIndex(sent) < stored) {
       this.violation('3 no spent refresh token', `c${client} sent ${sent} while storage holds its successor`)
     }
     this.learn(client, sent)
@@ -225,7 +224,6 @@ export class ScheduledStorage {
   /** Writes that failed or hang. */
   readonly failedWrites: { client: number; chain: number }[] = []
   readonly failedDeletes: number[] = []
-  readonly readFailed = new Set<number>()
   /** The rotation chain positions of every refresh token that storage ever held. */
   readonly landed = new Set<number>()
   private leaseTail: Promise<void> = Promise.resolve()
@@ -252,9 +250,7 @@ export class ScheduledStorage {
       onHang?.()
       return new Promise<never>(() => {})
     }
-    if (name === 'get') this.readFailed.delete(client)
     if (fault === 'fail') {
-      if (name === 'get') this.readFailed.add(client)
       this.world.note(`c${client} storage.${name} fails`)
       throw new Error(`storage.${name} is unavailable`)
     }
