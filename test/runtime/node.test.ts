@@ -134,18 +134,21 @@ createRefreshClient({ clientId: 'id' })
   })
 })
 
+/** The environment examples/node reads, for the demo client of `server`. */
+const exampleEnv = (server: LocalServer) => ({
+  OAUTH_TOKEN_URL: server.tokenUrl,
+  OAUTH_CLIENT_ID: CREDENTIALS.clientId,
+  OAUTH_CLIENT_SECRET: CREDENTIALS.clientSecret,
+  OAUTH_REFRESH_TOKEN: CREDENTIALS.refreshToken,
+  API_URL: `${server.apiUrl}/me`,
+})
+
 describe('examples/node', () => {
   it('calls the API, keeps the grant in a 0600 file, and the next run resumes it', async () => {
     const { server } = await serve()
     const dir = await consumer.add('examples', 'examples/node')
     const cwd = join(dir, 'node')
-    const env = {
-      OAUTH_TOKEN_URL: server.tokenUrl,
-      OAUTH_CLIENT_ID: CREDENTIALS.clientId,
-      OAUTH_CLIENT_SECRET: CREDENTIALS.clientSecret,
-      OAUTH_REFRESH_TOKEN: CREDENTIALS.refreshToken,
-      API_URL: `${server.apiUrl}/me`,
-    }
+    const env = exampleEnv(server)
     expect(await node(cwd, ['main.mjs'], env)).toMatch(/^200 OK\n.*"ok":true/)
     const file = join(cwd, '.oauth-refresh.json')
     expect((await stat(file)).mode & 0o777).toBe(0o600)
@@ -170,13 +173,7 @@ describe('examples/node', () => {
       const manifest = await readFile(join(cwd, 'package.json'), 'utf8')
       await run('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd })
       expect(await realpath(join(cwd, 'node_modules/oauth-refresh'))).toBe(await realpath(checkout))
-      const env = {
-        OAUTH_TOKEN_URL: server.tokenUrl,
-        OAUTH_CLIENT_ID: CREDENTIALS.clientId,
-        OAUTH_CLIENT_SECRET: CREDENTIALS.clientSecret,
-        OAUTH_REFRESH_TOKEN: CREDENTIALS.refreshToken,
-        API_URL: `${server.apiUrl}/me`,
-      }
+      const env = exampleEnv(server)
       expect(await node(cwd, ['main.mjs'], env)).toMatch(/^200 OK\n/)
       // No tracked file edited: the manifest as it was, and no lockfile written.
       expect(await readFile(join(cwd, 'package.json'), 'utf8')).toBe(manifest)
