@@ -71,17 +71,14 @@ export function createAuthorizedFetch(config: ClientConfig, token: TokenSource) 
   }
 
   return async function authorizedFetch(input: Request | string | URL, init?: RequestInit): Promise<Response> {
-    if (allowedOrigins) {
-      const { origin } = requestUrl(input)
-      if (!allowedOrigins.has(origin)) {
-        throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${origin} is not in "allowedOrigins"`)
-      }
+    // Parsed only where needed: for allowedOrigins, and before a refresh is spent on a URL fetch
+    // would refuse: a relative one with nothing to resolve it against (every absolute URL has a
+    // colon), or one with credentials, which fetch's error would repeat.
+    const url = allowedOrigins || (typeof input === 'string' ? !input.includes(':') || input.includes('@') : input instanceof URL) ? requestUrl(input) : undefined
+    if (allowedOrigins && !allowedOrigins.has(url!.origin)) {
+      throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${url!.origin} is not in "allowedOrigins"`)
     }
-    // Before a refresh is spent on a URL fetch would refuse: a relative one with nothing to
-    // resolve it against (every absolute URL has a colon), or one with credentials, which fetch's
-    // error would repeat. Only such strings are parsed here.
-    const url = typeof input === 'string' ? (!input.includes(':') || input.includes('@')) && requestUrl(input) : input instanceof URL && input
-    if (url && (url.username || url.password)) throw new OAuthRefreshError('INVALID_URL', 'client.fetch got a URL with credentials')
+    if (url?.username || url?.password) throw new OAuthRefreshError('INVALID_URL', 'client.fetch got a URL with credentials')
     const request = asRequest(input)
     const signal = init?.signal ?? request?.signal
     // A stream can be sent once, and a Request's own body is a stream: its 401 is returned.

@@ -1,6 +1,7 @@
 import { createStore, del, get, set, type UseStore } from 'idb-keyval'
 import { ConfigError, StorageError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
+import { backendCall } from './adapter.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /** Where in IndexedDB the grants live. */
@@ -47,12 +48,7 @@ export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenSt
   let store: UseStore | undefined
   const run = async <T>(operation: string, action: (store: UseStore) => Promise<T>): Promise<T> => {
     if (typeof indexedDB === 'undefined') throw new StorageError('IndexedDB is not available in this context')
-    try {
-      store ??= createStore(dbName, storeName)
-      return await action(store)
-    } catch (error) {
-      throw new StorageError(`IndexedDB ${operation} failed`, error)
-    }
+    return backendCall(`IndexedDB ${operation}`, () => action((store ??= createStore(dbName, storeName))))
   }
 
   return {
