@@ -1,6 +1,6 @@
-import { ConfigError, StorageError } from '../errors.js'
+import { ConfigError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import { asTokenSet, hasMethods } from './adapter.js'
+import { asTokenSet, backendCall, hasMethods } from './adapter.js'
 import type { TokenStorage } from './types.js'
 
 /** A part of a Deno KV key. */
@@ -156,13 +156,15 @@ function isKeyPart(part: unknown): part is DenoKVKeyPart {
 const isBusy = (error: unknown) => error instanceof Error && error.message.includes('database is locked')
 
 /** Runs a KV operation, retrying SQLite's busy error with backoff; any other failure is a StorageError. */
-async function call<T>(operation: string, request: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await request()
-    } catch (error) {
-      if (!isBusy(error) || attempt === BUSY_ATTEMPTS) throw new StorageError(`Deno KV ${operation} failed`, error)
+function call<T>(operation: string, request: () => Promise<T>): Promise<T> {
+  return backendCall(`Deno KV ${operation}`, async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request()
+      } catch (error) {
+        if (!isBusy(error) || attempt === BUSY_ATTEMPTS) throw error
+      }
+      await sleep(jitter(Math.min(2 ** attempt, BUSY_MAX_DELAY_MS)))
     }
-    await sleep(jitter(Math.min(2 ** attempt, BUSY_MAX_DELAY_MS)))
-  }
+  })
 }
