@@ -1,5 +1,6 @@
 import { createAuthorizedFetch } from './authorized-fetch.js'
-import { OAuthRefreshError, StorageError, TokenRequestError } from './errors.js'
+import { OAuthRefreshError, TokenRequestError } from './errors.js'
+import { createGrantStore, type Grant } from './grant-store.js'
 import { exclusive } from './lock.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
@@ -24,15 +25,6 @@ export interface RefreshClient {
   fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>
   /** Forgets the grant, in memory and in storage. */
   clear(): Promise<void>
-}
-
-type Grant = StoredTokenSet & { accessToken: string }
-
-/** A short, stable, non-reversible tag of a refresh token (FNV-1a), so storage can tell grants apart. */
-export function fingerprint(value: string): string {
-  let hash = 2166136261
-  for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value.charCodeAt(i), 16777619)
-  return (hash >>> 0).toString(36)
 }
 
 /** Waits for `promise` until `signal` aborts or `ms` pass: no caller hangs on a lost refresh. */
@@ -78,18 +70,13 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   const config = parseOptions(options)
   const { storage, storageKey: key, leewayMs } = config
   const endpoint = createTokenEndpoint(config.endpoint)
-  const configured = config.refreshToken && { refreshToken: config.refreshToken, grantId: fingerprint(config.refreshToken) }
+  const store = createGrantStore(config)
   const { attempts, maxDelayMs } = config.endpoint.retry
   // Longer than any refresh can take: twice (a retry after invalid_grant, the Basic-to-body
   // fallback) every attempt timing out and backing off at the cap, plus such a span for storage.
   // Within setTimeout's 32-bit range.
   const maxWaitMs = Math.min((2 * attempts + 2) * (config.endpoint.timeoutMs + maxDelayMs), 2 ** 31 - 1)
 
-  let grant: StoredTokenSet | undefined
-  let loaded = false
-  // Bumped by clear(): nothing in flight brings the grant back, and a cleared client takes no
-  // grant from storage (another context may store the grant again).
-  let epoch = 0
   let inflight: Promise<Grant> | undefined
   // When the latest refresh began, under the lock: a token obtained before it was there to read.
   let refreshedSince = 0
@@ -106,73 +93,10 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     return Date.now() < set.expiresAt - Math.min(leewayMs, lifetime / 2)
   }
 
-  /** A stored value of this configuration's grant, as new as the one in memory or newer; none after clear(). */
-  const isNewerGrant = (set: StoredTokenSet | undefined): set is StoredTokenSet =>
-    epoch === 0 &&
-    typeof set?.refreshToken === 'string' &&
-    (!configured || set.grantId === configured.grantId) &&
-    (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? 0)
-
-  const cleared = () => new OAuthRefreshError('NO_GRANT', 'The grant was cleared')
-
-  function report(error: StorageError) {
-    if (config.onStorageError) config.onStorageError(error)
-    else console.warn(`oauth-refresh: ${error.message}`)
-  }
-
-  /**
-   * Reads storage and keeps the newest grant: another context may have rotated it. A failed read
-   * throws, and no token request is made: storage may hold a grant rotated elsewhere, whose spent
-   * predecessor (the one in memory) would make the provider revoke the grant.
-   */
-  async function load(at: number): Promise<StoredTokenSet | undefined> {
-    let stored: StoredTokenSet | undefined
-    try {
-      stored = await storage.get(key)
-    } catch (cause) {
-      throw new StorageError('Reading the grant failed', cause)
-    }
-    if (at !== epoch) throw cleared()
-    if (isNewerGrant(stored)) grant = stored
-    else if (!loaded && !grant && configured) grant = { ...configured }
-    loaded = true
-    return grant
-  }
-
-  /** Runs a storage write; a failure is reported, not thrown: the grant in memory stays usable. */
-  async function attempt(write: () => Promise<void>, failure: string) {
-    try {
-      await write()
-    } catch (cause) {
-      report(new StorageError(failure, cause))
-    }
-  }
-
-  async function save(next: Grant, at: number) {
-    await attempt(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory')
-    if (at !== epoch) {
-      // clear() ran meanwhile, and its delete may have landed before this write.
-      await attempt(() => storage.delete(key), 'Deleting the grant failed')
-      throw cleared()
-    }
-  }
-
-  /**
-   * After `invalid_grant`: a grant that another context rotated meanwhile is returned; otherwise
-   * the refused grant is deleted, from storage only if storage still holds it.
-   */
-  async function replacement(dead: StoredTokenSet): Promise<StoredTokenSet | undefined> {
-    let stored: StoredTokenSet | undefined
-    await attempt(async () => void (stored = await storage.get(key)), 'Reading the grant failed')
-    if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return (grant = stored)
-    if (stored?.refreshToken === dead.refreshToken) await attempt(() => storage.delete(key), 'Deleting the grant failed')
-    if (grant?.refreshToken === dead.refreshToken) grant = undefined
-  }
-
   async function refresh(force: boolean, stale: string | undefined): Promise<Grant> {
     refreshedSince = Date.now()
-    const at = epoch
-    let current = await load(at)
+    const at = store.epoch()
+    let current = await store.load(at)
     for (let retried = false; ; retried = true) {
       if (!current) throw new OAuthRefreshError('NO_GRANT', 'No refresh token')
       if ((!force || retried) && isFresh(current, stale)) return current
@@ -181,11 +105,10 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
       } catch (error) {
         if (!isOAuthError(error, 'invalid_grant')) throw error
-        current = await replacement(current)
+        current = await store.replacement(current)
         if (!current || retried) throw error
         continue
       }
-      if (at !== epoch) throw cleared()
       const now = Date.now()
       const next: Grant = {
         accessToken: answer.accessToken,
@@ -195,16 +118,15 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         scope: answer.scope ?? current.scope,
         grantId: current.grantId,
       }
-      // In memory first, so a caller that gave up waiting can't refresh with the spent token;
-      // no caller gets the new access token before storage has it, since all join `inflight`.
-      grant = next
-      await save(next, at)
+      // No caller gets the new access token before storage has it, since all join `inflight`.
+      await store.save(next, at)
       return next
     }
   }
 
   async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
-    if (!force && !inflight && loaded && isFresh(grant, stale)) return grant.accessToken
+    const grant = store.current()
+    if (!force && !inflight && store.loaded() && isFresh(grant, stale)) return grant.accessToken
     signal?.throwIfAborted()
     const joined = inflight
     if (!inflight) {
@@ -222,15 +144,6 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   return {
     getAccessToken: (options = {}) => token(options.forceRefresh === true, undefined, options.signal),
     fetch: createAuthorizedFetch(config, (stale, signal) => token(false, stale, signal)),
-    async clear() {
-      epoch++
-      grant = undefined
-      loaded = true
-      try {
-        await storage.delete(key)
-      } catch (cause) {
-        throw new StorageError('Deleting the grant failed', cause)
-      }
-    },
+    clear: store.clear,
   }
 }

@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { createAuthorizedFetch } from './authorized-fetch.js'
-import { createRefreshClient, fingerprint, waitFor, type RefreshClient } from './client.js'
+import { createRefreshClient, waitFor, type RefreshClient } from './client.js'
+import { fingerprint } from './grant-store.js'
 import {
   ConfigError,
   OAuthError,
