@@ -1,12 +1,14 @@
 import { createAuthorizedFetch } from './authorized-fetch.js'
-import { OAuthRefreshError, TokenRequestError } from './errors.js'
-import { createGrantStore, type Grant } from './grant-store.js'
+import { ConfigError, NoGrantError, type OAuthRefreshError, TokenRequestError } from './errors.js'
+import { createEvents, type Listener, type RefreshClientEvents, type RefreshReason, type TokenSet } from './events.js'
+import { createGrantStore, type Grant, type SignIn } from './grant-store.js'
 import { exclusive } from './lock.js'
+import { rejectUnknown } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
 import { createTokenEndpoint, isOAuthError } from './token-request.js'
 
-/** Options of `getAccessToken`. */
+/** Options of `getAccessToken` and `getTokenSet`. */
 export interface GetAccessTokenOptions {
   /** Refresh even if the current token looks valid (joins a refresh already in flight). */
   forceRefresh?: boolean
@@ -14,17 +16,62 @@ export interface GetAccessTokenOptions {
   signal?: AbortSignal
 }
 
+/** Options of `clear`. */
+export interface ClearOptions {
+  /** Also revoke the refresh token at `revocationUrl` (RFC 7009), under the grant's lock. */
+  revoke?: boolean | undefined
+}
+
+/** What `clear` did at the provider. */
+export interface ClearResult {
+  /** Whether the provider confirmed the revocation. */
+  revoked: boolean
+  /** Why revocation failed; the local grant is forgotten all the same. */
+  error?: OAuthRefreshError | undefined
+}
+
+/** Options of `keepAlive`. */
+export interface KeepAliveOptions {
+  /** Refresh when the grant's last refresh, by any context, is older than this, or its refresh token expires within it. */
+  maxIdleMs: number
+}
+
 /** A client for one refresh-token grant. */
 export interface RefreshClient {
   /** A valid access token; refreshes only when needed, one refresh shared by all callers. */
   getAccessToken(options?: GetAccessTokenOptions): Promise<string>
+  /** The current token set with what the provider said besides the token; refreshes exactly when `getAccessToken` would. */
+  getTokenSet(options?: GetAccessTokenOptions): Promise<TokenSet>
   /**
    * `fetch` with the access token attached. On a 401 it refreshes once (shared with every other
    * caller) and replays the request once; a second 401 is returned as it is.
    */
   fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>
-  /** Forgets the grant, in memory and in storage. */
-  clear(): Promise<void>
+  /**
+   * Forgets the grant, in memory at once and in storage under the grant's lock; with
+   * `revoke: true` first revokes its newest refresh token at `revocationUrl` (RFC 7009).
+   */
+  clear(options?: ClearOptions): Promise<ClearResult>
+  /**
+   * Starts a new grant after a sign-in, under the grant's lock; the client is usable again after
+   * `clear()`. With `accessToken` the first call uses it instead of refreshing.
+   */
+  setRefreshToken(refreshToken: string, signIn?: SignIn): Promise<void>
+  /**
+   * Refreshes, under the lock, when the grant's last refresh by any context is older than
+   * `maxIdleMs` or its refresh token expires within that span; otherwise makes no token request.
+   * Resolves to `true` when it refreshed.
+   */
+  keepAlive(options: KeepAliveOptions): Promise<boolean>
+  /** Listens to `refresh`, `end` or `error`; returns the function that stops listening. */
+  on<K extends keyof RefreshClientEvents>(type: K, listener: Listener<RefreshClientEvents[K]>): () => void
+}
+
+const noop = () => {}
+
+/** The token set a caller may see: the grant without its refresh token or fingerprint. */
+function tokenSet({ refreshToken, grantId, ...rest }: Grant): TokenSet {
+  return { tokenType: 'Bearer', ...rest, fields: { ...rest.fields } }
 }
 
 /** Waits for `promise` until `signal` aborts or `ms` pass: no caller hangs on a lost refresh. */
@@ -70,7 +117,8 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
   const config = parseOptions(options)
   const { storage, storageKey: key, leewayMs } = config
   const endpoint = createTokenEndpoint(config.endpoint)
-  const store = createGrantStore(config)
+  const events = createEvents<RefreshClientEvents>()
+  const store = createGrantStore(config, events)
   const { attempts, maxDelayMs } = config.endpoint.retry
   // Longer than any refresh can take: twice (a retry after invalid_grant, the Basic-to-body
   // fallback) every attempt timing out and backing off at the cap, plus such a span for storage.
@@ -93,19 +141,35 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     return Date.now() < set.expiresAt - Math.min(leewayMs, lifetime / 2)
   }
 
-  async function refresh(force: boolean, stale: string | undefined): Promise<Grant> {
+  const isIdle = (set: StoredTokenSet, maxIdleMs: number) => {
+    const now = Date.now()
+    return now - (set.obtainedAt ?? 0) >= maxIdleMs || (set.refreshTokenExpiresAt ?? Infinity) - now <= maxIdleMs
+  }
+
+  /** Waits until no refresh of this client is in flight. */
+  async function settled() {
+    while (inflight) await inflight.then(noop, noop)
+  }
+
+  /**
+   * Refreshes under the lock when `reason` calls for it, with the newest stored grant: one that
+   * another context refreshed meanwhile may make the token request needless. Sets `done.refreshed`
+   * when a token request succeeded.
+   */
+  async function refresh(reason: RefreshReason, stale: string | undefined, maxIdleMs: number, done: { refreshed?: boolean }): Promise<Grant> {
     refreshedSince = Date.now()
     const at = store.epoch()
     let current = await store.load(at)
     for (let retried = false; ; retried = true) {
-      if (!current) throw new OAuthRefreshError('NO_GRANT', 'No refresh token')
-      if ((!force || retried) && isFresh(current, stale)) return current
+      if (!current) throw store.none()
+      const wanted = reason === 'keep-alive' ? isIdle(current, maxIdleMs) : (reason === 'forced' && !retried) || !isFresh(current, stale)
+      if (!wanted) return current as Grant
       let answer
       try {
         answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
       } catch (error) {
         if (!isOAuthError(error, 'invalid_grant')) throw error
-        current = await store.replacement(current)
+        current = await store.replacement(current, error)
         if (!current || retried) throw error
         continue
       }
@@ -116,34 +180,87 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         obtainedAt: now,
         expiresAt: answer.expiresIn && now + answer.expiresIn * 1000,
         scope: answer.scope ?? current.scope,
+        tokenType: answer.tokenType,
+        refreshTokenExpiresAt: answer.refreshTokenExpiresIn ? now + answer.refreshTokenExpiresIn * 1000 : answer.refreshToken ? undefined : current.refreshTokenExpiresAt,
+        fields: answer.fields,
         grantId: current.grantId,
       }
       // No caller gets the new access token before storage has it, since all join `inflight`.
       await store.save(next, at)
+      done.refreshed = true
+      events.emit('refresh', { tokenSet: tokenSet(next), rotated: next.refreshToken !== current.refreshToken, reason })
       return next
     }
   }
 
-  async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+  /** Starts the refresh that this client's callers share until it settles. */
+  function start(reason: RefreshReason, stale?: string, maxIdleMs = 0, done = {}): Promise<Grant> {
+    const flight: Promise<Grant> = exclusive(storage, key, () => refresh(reason, stale, maxIdleMs, done)).finally(() => forget(flight))
+    flight.catch((error: unknown) => {
+      if (!(error instanceof NoGrantError)) events.emit('error', { error })
+    })
+    return (inflight = flight)
+  }
+
+  async function token(force: boolean, stale: string | undefined, signal: AbortSignal | undefined): Promise<Grant> {
     const grant = store.current()
-    if (!force && !inflight && store.loaded() && isFresh(grant, stale)) return grant.accessToken
+    if (!force && !inflight && store.loaded() && isFresh(grant, stale)) return grant
     signal?.throwIfAborted()
     const joined = inflight
-    if (!inflight) {
-      const flight: Promise<Grant> = exclusive(storage, key, () => refresh(force, stale)).finally(() => forget(flight))
-      inflight = flight
+    const shared = inflight ?? start(force ? 'forced' : stale ? 'rejected' : 'expired', stale)
+    let next: Grant
+    try {
+      next = await waitFor(shared, maxWaitMs, signal, () => forget(shared))
+    } catch (error) {
+      // The grant was replaced (setRefreshToken) while this refresh ran: the new one serves.
+      if (error instanceof NoGrantError && store.current()) return token(force, stale, signal)
+      throw error
     }
-    const shared = inflight
-    const next = await waitFor(shared, maxWaitMs, signal, () => forget(shared))
     // A forced caller that joined a flight which only read a stored token still wants a new one;
-    // so does one that joined a flight started for other callers and got back its stale token.
-    if ((force && (next.obtainedAt ?? 0) < refreshedSince) || (joined && next.accessToken === stale)) return token(force, stale, signal)
-    return next.accessToken
+    // so does one that joined a flight started for other callers (or keep-alive) and got back no
+    // usable token.
+    if ((force && (next.obtainedAt ?? 0) < refreshedSince) || (joined && !isFresh(next, stale))) return token(force, stale, signal)
+    return next
   }
 
   return {
-    getAccessToken: (options = {}) => token(options.forceRefresh === true, undefined, options.signal),
-    fetch: createAuthorizedFetch(config, (stale, signal) => token(false, stale, signal)),
-    clear: store.clear,
+    getAccessToken: async (options = {}) => (await token(options.forceRefresh === true, undefined, options.signal)).accessToken,
+    getTokenSet: async (options = {}) => tokenSet(await token(options.forceRefresh === true, undefined, options.signal)),
+    fetch: createAuthorizedFetch(config, async (stale, signal) => (await token(false, stale, signal)).accessToken),
+    async clear(options = {}) {
+      rejectUnknown(options, ['revoke'])
+      const { revocationUrl } = config
+      if (options.revoke && !revocationUrl) throw new ConfigError('Option "revocationUrl" is required by clear({ revoke: true })')
+      let result: ClearResult = { revoked: false }
+      // The newest refresh token is revoked, never one that a refresh in flight is spending.
+      if (options.revoke) await settled()
+      await store.clear(
+        options.revoke
+          ? async (grant) => {
+            if (!grant) return { reason: 'cleared' }
+            try {
+              await endpoint.revoke(revocationUrl!, grant.refreshToken)
+              result = { revoked: true }
+              return { reason: 'revoked' }
+            } catch (error) {
+              result = { revoked: false, error: error as OAuthRefreshError }
+              return { reason: 'cleared', error: result.error }
+            }
+          }
+          : undefined,
+      )
+      return result
+    },
+    setRefreshToken: store.set,
+    async keepAlive(options) {
+      rejectUnknown(options, ['maxIdleMs'])
+      const { maxIdleMs } = options
+      if (!(typeof maxIdleMs === 'number' && maxIdleMs >= 0)) throw new ConfigError('Option "maxIdleMs" must be a number of milliseconds')
+      await settled()
+      const done = { refreshed: false }
+      await start('keep-alive', undefined, maxIdleMs, done)
+      return done.refreshed
+    },
+    on: events.on,
   }
 }

@@ -197,6 +197,9 @@ export interface GrantNamespaceLike<Id = unknown> {
   get(id: Id): object
 }
 
+/** The Worker-side client of a `RefreshGrantObject`. */
+export type GrantClient = Pick<RefreshClient, 'getAccessToken' | 'fetch'> & { clear(): Promise<void> }
+
 /** Options of `createGrantClient`: how the token is sent, and how long it is kept. */
 export interface GrantClientOptions {
   /** The header that carries the access token. Default `Authorization: Bearer {{access_token}}`. */
@@ -237,7 +240,7 @@ const NO_TIMEOUT = 2 ** 31 - 1
  *   },
  * }
  */
-export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): RefreshClient {
+export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): GrantClient {
   if (!hasMethods(namespace, ['idFromName', 'get'])) throw new ConfigError('"namespace" must be a Durable Object namespace binding')
   if (typeof name !== 'string' || name === '') throw new ConfigError('"name" must be a non-empty string')
   rejectUnknown(options, CLIENT_OPTIONS)

@@ -1,9 +1,22 @@
-import { OAuthRefreshError, StorageError } from './errors.js'
+import { ConfigError, NoGrantError, type NoGrantReason, type OAuthError, type OAuthRefreshError, StorageError } from './errors.js'
+import type { EndReason, Events, RefreshClientEvents } from './events.js'
+import { exclusive } from './lock.js'
+import { rejectUnknown } from './option-names.js'
 import type { ClientConfig } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
 
 /** A stored grant that holds an access token. */
 export type Grant = StoredTokenSet & { accessToken: string }
+
+/** A grant given by the app after a sign-in (`setRefreshToken`). */
+export interface SignIn {
+  /** The access token obtained with the refresh token: the first call uses it instead of refreshing. */
+  accessToken?: string | undefined
+  /** The lifetime of `accessToken` in seconds, as `expires_in`. */
+  expiresIn?: number | undefined
+  /** The scope granted. */
+  scope?: string | undefined
+}
 
 /** The grant's dealings with storage: what is in memory, and how it is loaded, saved and forgotten. */
 export interface GrantStore {
@@ -11,16 +24,23 @@ export interface GrantStore {
   current(): StoredTokenSet | undefined
   /** Whether storage was read since the client started or was cleared. */
   loaded(): boolean
-  /** Bumped by `clear()`: work begun before it must not bring the grant back. */
+  /** Bumped when the grant is replaced or cleared here: work begun before must not bring the old one back. */
   epoch(): number
-  /** Reads storage and keeps the newest grant; throws when `clear()` ran since `at`. */
+  /** Why there is no grant, as the error a caller gets. */
+  none(): NoGrantError
+  /** Reads storage and keeps the newest grant; throws when the grant was replaced or cleared since `at`. */
   load(at: number): Promise<StoredTokenSet | undefined>
-  /** Keeps `next` in memory, then in storage; a failed write is reported, not thrown. Throws when `clear()` ran since `at`. */
-  save(next: Grant, at: number): Promise<void>
-  /** After the provider refused `dead`: a grant another context rotated meanwhile, or none. */
-  replacement(dead: StoredTokenSet): Promise<StoredTokenSet | undefined>
-  /** Forgets the grant, in memory and in storage. */
-  clear(): Promise<void>
+  /** Keeps `next` in memory, then in storage; a failed write is reported, not thrown. Throws when the grant was replaced or cleared since `at`. */
+  save(next: StoredTokenSet, at: number): Promise<void>
+  /** After the provider ended `dead` with `error`: a grant another context rotated meanwhile, or none. */
+  replacement(dead: StoredTokenSet, error: OAuthError): Promise<StoredTokenSet | undefined>
+  /** Starts a new grant from a sign-in, under the grant's lock. */
+  set(refreshToken: string, signIn?: SignIn): Promise<void>
+  /**
+   * Forgets the grant, in memory at once, then in storage. `last` runs first, under the grant's
+   * lock, with the newest grant (to revoke it); it returns the reason to report.
+   */
+  clear(last?: (grant: StoredTokenSet | undefined) => Promise<{ reason: EndReason; error?: OAuthRefreshError | undefined }>): Promise<void>
 }
 
 /** A short, stable, non-reversible tag of a refresh token (FNV-1a), so storage can tell grants apart. */
@@ -34,27 +54,58 @@ export function fingerprint(value: string): string {
 function asStored(value: unknown): StoredTokenSet | undefined {
   if (value == null || typeof (value as StoredTokenSet).refreshToken === 'string') return (value ?? undefined) as StoredTokenSet | undefined
   throw new StorageError(`Storage returned ${typeof value === 'string' ? 'a string (no JSON.parse in get?)' : 'a value'} that is not a token set`)
-
 }
+
+const isText = (value: unknown) => typeof value === 'string' && value !== ''
 
 /**
  * Creates the store of one client's grant over `config.storage`. Storage wins over the
  * configuration for a grant rotated elsewhere: the newest grant of this configuration is kept.
+ * It emits `end` once per grant.
  */
-export function createGrantStore(config: ClientConfig): GrantStore {
+export function createGrantStore(config: ClientConfig, events: Events<RefreshClientEvents>): GrantStore {
   const { storage, storageKey: key } = config
   const configured = config.refreshToken && { refreshToken: config.refreshToken, grantId: fingerprint(config.refreshToken) }
   let grant: StoredTokenSet | undefined
   let loaded = false
-  // Bumped by clear(): nothing in flight brings the grant back, and a cleared client takes no
-  // grant from storage (another context may store the grant again).
   let epoch = 0
+  // Grants obtained before this moment are not taken from storage: they were cleared or ended;
+  // nor is the cleared grant, which another context may store again.
+  let since = 0
+  let clearedId: string | undefined
+  // Why the last grant ended; undefined while this client has or may find one.
+  let ended: NoGrantError | undefined
+  // Whether `end` is still to be told for the grant this client has or may find.
+  let alive = true
+  let watching = false
 
-  /** A stored value of this configuration's grant, as new as the one in memory or newer; none after clear(). */
+  /** A stored value of this configuration's grant, as new as the one in memory or newer. */
   const isNewerGrant = (set: StoredTokenSet | undefined): set is StoredTokenSet =>
-    epoch === 0 && !!set && (!configured || set.grantId === configured.grantId) && (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? 0)
+    !!set && (!configured || set.grantId === configured.grantId) && set.grantId !== clearedId && (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? since)
 
-  const cleared = () => new OAuthRefreshError('NO_GRANT', 'The grant was cleared')
+  const adopt = (set: StoredTokenSet) => {
+    ended = undefined
+    alive = true
+    return (grant = set)
+  }
+
+  const none = () => ended ?? new NoGrantError('missing')
+
+  /** Drops the grant from memory; whether `end` is to be told for it. */
+  function forget(reason: NoGrantReason, error?: OAuthError): boolean {
+    clearedId = grant?.grantId ?? clearedId
+    grant = undefined
+    loaded = true
+    since = Date.now()
+    ended = new NoGrantError(reason, error)
+    const told = alive
+    alive = false
+    return told
+  }
+
+  function end(reason: 'rejected' | 'elsewhere', error?: OAuthError) {
+    if (forget(reason, error)) events.emit('end', { reason, error })
+  }
 
   function report(error: StorageError) {
     if (config.onStorageError) config.onStorageError(error)
@@ -70,20 +121,25 @@ export function createGrantStore(config: ClientConfig): GrantStore {
     }
   }
 
-  async function read(): Promise<StoredTokenSet | undefined> {
-    let value: unknown
+  /** Runs a storage call whose failure the caller must see. */
+  async function call<T>(request: () => Promise<T>, failure: string): Promise<T> {
     try {
-      value = await storage.get(key)
+      return await request()
     } catch (cause) {
-      throw new StorageError('Reading the grant failed', cause)
+      throw cause instanceof StorageError ? cause : new StorageError(failure, cause)
     }
-    return asStored(value)
   }
+
+  const read = async () => asStored(await call(() => storage.get(key), 'Reading the grant failed'))
+
+  /** Makes storage hold what memory holds, after work that storage may have overtaken. */
+  const restore = () => attempt(() => (grant ? storage.set(key, grant) : storage.delete(key)), 'Restoring the grant failed')
 
   return {
     current: () => grant,
     loaded: () => loaded,
     epoch: () => epoch,
+    none,
 
     /**
      * A failed or unreadable read throws, and no token request is made: storage may hold a grant
@@ -91,43 +147,88 @@ export function createGrantStore(config: ClientConfig): GrantStore {
      * revoke the grant.
      */
     async load(at) {
+      if (!watching && storage.onDelete) {
+        watching = true
+        storage.onDelete(key, () => {
+          if (grant) {
+            epoch++
+            end('elsewhere')
+          }
+        })
+      }
       const stored = await read()
-      if (at !== epoch) throw cleared()
-      if (isNewerGrant(stored)) grant = stored
-      else if (!loaded && !grant && configured) grant = { ...configured }
+      if (at !== epoch) throw none()
+      if (isNewerGrant(stored)) adopt(stored)
+      else if (!loaded && !grant && configured) adopt({ ...configured })
       loaded = true
       return grant
     },
 
     async save(next, at) {
-      if (at !== epoch) throw cleared()
+      if (at !== epoch) throw none()
       // In memory first, so a caller that gave up waiting can't refresh with the spent token.
-      grant = next
+      adopt(next)
       await attempt(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory')
       if (at !== epoch) {
-        // clear() ran meanwhile, and its delete may have landed before this write.
-        await attempt(() => storage.delete(key), 'Deleting the grant failed')
-        throw cleared()
+        // The grant was replaced or cleared meanwhile, and that write may have landed before this one.
+        await restore()
+        throw none()
       }
     },
 
     /** The refused grant is deleted, from storage only if storage still holds it. */
-    async replacement(dead) {
+    async replacement(dead, error) {
       let stored: StoredTokenSet | undefined
       await attempt(async () => void (stored = await read()), 'Reading the grant failed')
-      if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return (grant = stored)
+      if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return adopt(stored)
       if (stored?.refreshToken === dead.refreshToken) await attempt(() => storage.delete(key), 'Deleting the grant failed')
-      if (grant?.refreshToken === dead.refreshToken) grant = undefined
+      if (grant?.refreshToken === dead.refreshToken) end('rejected', error)
     },
 
-    async clear() {
+    async set(refreshToken, signIn = {}) {
+      if (!isText(refreshToken)) throw new ConfigError('"refreshToken" must be a non-empty string')
+      rejectUnknown(signIn, ['accessToken', 'expiresIn', 'scope'])
+      const { accessToken, expiresIn, scope } = signIn
+      if (accessToken !== undefined && !isText(accessToken)) throw new ConfigError('Option "accessToken" must be a non-empty string')
+      if (expiresIn !== undefined && !(typeof expiresIn === 'number' && expiresIn > 0 && expiresIn < 1e9)) {
+        throw new ConfigError('Option "expiresIn" must be a number of seconds above 0')
+      }
+      if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
+      const now = Date.now()
+      const next: StoredTokenSet = {
+        refreshToken,
+        // A configured client resumes a stored grant only under its configured token's fingerprint.
+        grantId: configured ? configured.grantId : fingerprint(refreshToken),
+        obtainedAt: now,
+        ...(accessToken && { accessToken, ...(expiresIn && { expiresAt: now + expiresIn * 1000 }) }),
+        ...(scope !== undefined && { scope }),
+      }
       epoch++
-      grant = undefined
+      clearedId = undefined
+      adopt(next)
       loaded = true
+      await exclusive(storage, key, () => call(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory'))
+    },
+
+    async clear(last) {
+      const known = grant ?? (loaded ? undefined : configured || undefined)
+      grant = known
+      epoch++
+      const told = forget('cleared')
+      let outcome: { reason: EndReason; error?: OAuthRefreshError | undefined } = { reason: 'cleared' }
+      const forgetStored = async () => {
+        if (last) {
+          let stored: StoredTokenSet | undefined
+          await attempt(async () => void (stored = await read()), 'Reading the grant failed')
+          outcome = await last(stored && (!configured || stored.grantId === configured.grantId) ? stored : known)
+        }
+        await call(() => storage.delete(key), 'Deleting the grant failed')
+      }
       try {
-        await storage.delete(key)
-      } catch (cause) {
-        throw new StorageError('Deleting the grant failed', cause)
+        // Revocation runs under the lock, so that it can never race a rotation elsewhere.
+        await (last ? exclusive(storage, key, forgetStored) : forgetStored())
+      } finally {
+        if (told) events.emit('end', outcome)
       }
     },
   }

@@ -1,15 +1,18 @@
 export { createRefreshClient } from './client.js'
-export type { GetAccessTokenOptions, RefreshClient } from './client.js'
+export type { ClearOptions, ClearResult, GetAccessTokenOptions, KeepAliveOptions, RefreshClient } from './client.js'
+export type { EndReason, Listener, RefreshClientEvents, RefreshReason, TokenSet } from './events.js'
+export type { SignIn } from './grant-store.js'
 export type { RefreshClientOptions } from './options.js'
 export type { ClientAuthentication, RetryOptions } from './token-request.js'
 export {
   ConfigError,
+  NoGrantError,
   OAuthError,
   OAuthRefreshError,
   StorageError,
   TokenRequestError,
   TokenResponseError,
 } from './errors.js'
-export type { OAuthRefreshErrorCode, OAuthRefreshErrorOptions } from './errors.js'
+export type { NoGrantReason, OAuthRefreshErrorCode, OAuthRefreshErrorOptions } from './errors.js'
 export { memoryStorage } from './storage/memory.js'
 export type { StoredTokenSet, TokenStorage } from './storage/types.js'

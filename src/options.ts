@@ -10,6 +10,8 @@ import type { ClientAuthentication, RetryOptions, TokenEndpointConfig } from './
 export interface RefreshClientOptions {
   /** The token endpoint: `https:`, or `http:` on a loopback host only. */
   tokenUrl: string | URL
+  /** The revocation endpoint (RFC 7009) that `clear({ revoke: true })` uses: `https:`, or `http:` on a loopback host only. */
+  revocationUrl?: string | URL | undefined
   /** The client identifier (RFC 6749 §2.2). */
   clientId: string
   /** The client secret; omit it (or pass `''`) for a public client, which sends only `client_id`. */
@@ -51,6 +53,7 @@ export interface RefreshClientOptions {
 export interface ClientConfig {
   endpoint: TokenEndpointConfig
   refreshToken: string | undefined
+  revocationUrl: string | undefined
   headerName: string
   /** The header value pattern split at `{{access_token}}`: the value is `parts.join(token)`. */
   headerParts: string[]
@@ -73,8 +76,11 @@ const atLeast = (min: number, fallback: number) =>
 const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 const CLIENT_AUTHENTICATIONS: unknown[] = ['auto', 'basic', 'body']
 
+const url = v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL)
+
 const OptionsSchema = v.strictObject({
-  tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
+  tokenUrl: url,
+  revocationUrl: v.optional(url),
   clientId: text,
   // An empty string (an unset environment variable) counts as absent: a public client, and a
   // stored grant may resume.
@@ -123,6 +129,18 @@ function parseUrl(value: string, name: string): URL {
   }
 }
 
+/** An authorization server endpoint: `https:` (or `http:` on loopback), no credentials, no fragment. */
+function endpointUrl(value: string | URL, name: string): URL {
+  const url = parseUrl(String(value), name)
+  // fetch refuses such a URL, and its error would repeat the password.
+  if (url.username || url.password) throw fail(name, 'must not hold credentials')
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.includes(url.hostname))) {
+    throw fail(name, 'must use https: (http: only on a loopback host)')
+  }
+  if (url.hash) throw fail(name, 'must not have a fragment')
+  return url
+}
+
 /**
  * Validates `createRefreshClient` options and fills in defaults. Throws a `ConfigError` naming
  * the bad option; messages never repeat an option's value.
@@ -133,13 +151,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
     fail(field, unknown ? unknownOption(field, Object.keys(OptionsSchema.entries)) : problem || 'is missing or invalid'),
   )
   const clientSecret = o.clientSecret || undefined
-  const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
-  // fetch refuses such a URL, and its error would repeat the password.
-  if (tokenUrl.username || tokenUrl.password) throw fail('tokenUrl', 'must not hold credentials')
-  if (tokenUrl.protocol !== 'https:' && !(tokenUrl.protocol === 'http:' && LOOPBACK.includes(tokenUrl.hostname))) {
-    throw fail('tokenUrl', 'must use https: (http: only on a loopback host)')
-  }
-  if (tokenUrl.hash) throw fail('tokenUrl', 'must not have a fragment')
+  const tokenUrl = endpointUrl(o.tokenUrl, 'tokenUrl')
   const { name, pattern } = o.authorizationHeader
   if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')
   checkHeaders({ [name]: pattern }, 'authorizationHeader')
@@ -162,6 +174,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
       retry: o.retry,
     },
     refreshToken: o.refreshToken || undefined,
+    revocationUrl: o.revocationUrl && endpointUrl(o.revocationUrl, 'revocationUrl').href,
     headerName: name,
     headerParts: pattern.split('{{access_token}}'),
     // The caller's own object, not valibot's copy: a class-based adapter keeps its `this`.

@@ -33,6 +33,11 @@ export interface TokenEndpointConfig {
 /** Sends refresh requests; remembers which client authentication method the server accepted. */
 export interface TokenEndpoint {
   refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse>
+  /**
+   * Revokes `refreshToken` at `url` (RFC 7009) with the client authentication the token endpoint
+   * accepted; resolves when the server confirmed it, throws its error otherwise.
+   */
+  revoke(url: string, refreshToken: string): Promise<void>
 }
 
 type Method = 'basic' | 'body' | 'none'
@@ -51,7 +56,7 @@ const NOT_PROCESSED = [408, 429, 503]
 const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'bad port']
 
 /** Whether `error` is the token endpoint's OAuth error `code`, e.g. `invalid_grant`. */
-export const isOAuthError = (error: unknown, code: string) => error instanceof OAuthError && error.error === code
+export const isOAuthError = (error: unknown, code: string): error is OAuthError => error instanceof OAuthError && error.error === code
 
 /** Milliseconds from a `Retry-After` header, in seconds or as an HTTP date. */
 export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
@@ -84,11 +89,16 @@ function networkFailure(error: unknown, host: string): Failure {
 export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
   let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
 
-  async function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
+  function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
     const body = new URLSearchParams(config.body)
     body.set('grant_type', config.grantType)
     body.set('refresh_token', refreshToken)
     if (config.scope) body.set('scope', config.scope)
+    return post(config.tokenUrl, body, method)
+  }
+
+  /** POSTs `body` to `url` with the client's authentication, within the timeout. */
+  async function post(url: string, body: URLSearchParams, method: Method): Promise<TokenAnswer> {
     const headers = new Headers(config.headers)
     headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8')
     headers.set('accept', 'application/json')
@@ -107,7 +117,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
       // No cookies or ambient credentials: the client authenticates itself. Caching needs no
       // setting: POST answers are not cached, and servers send no-store (RFC 6749 §5.1).
       const init: RequestInit = { method: 'POST', headers, body, redirect: 'manual', credentials: 'omit', signal: controller.signal }
-      const response = await config.fetch(config.tokenUrl, init)
+      const response = await config.fetch(url, init)
       if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
         await response.body?.cancel()
         throw new TokenRequestError('UNEXPECTED_REDIRECT', 'Token endpoint redirected', { status: response.status })
@@ -155,5 +165,19 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     }
   }
 
-  return { refresh }
+  async function revoke(url: string, refreshToken: string): Promise<void> {
+    const body = new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' })
+    let answer: TokenAnswer
+    try {
+      answer = await post(url, body, remembered)
+      // 'auto' before any refresh: a server that refuses Basic is asked again with the body.
+      if (answer.status === 401 && remembered === 'basic' && config.clientAuthentication === 'auto') answer = await post(url, body, 'body')
+    } catch (error) {
+      throw networkFailure(error, new URL(url).host).error
+    }
+    // RFC 7009 §2.2: 200 also for a token that was already invalid.
+    if (answer.status !== 200) throw parseErrorResponse(answer, [config.clientSecret, refreshToken])
+  }
+
+  return { refresh, revoke }
 }

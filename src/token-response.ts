@@ -12,6 +12,12 @@ export interface TokenResponse {
   /** Lifetime in seconds, only when the server sent a usable `expires_in`. */
   expiresIn: number | undefined
   scope: string | undefined
+  /** The `token_type` as sent; `Bearer` when none was. */
+  tokenType: string
+  /** Lifetime of the refresh token in seconds, when the provider said. */
+  refreshTokenExpiresIn: number | undefined
+  /** Every other member of the answer; never a token. */
+  fields: Record<string, unknown>
 }
 
 /** The answer of the token endpoint as plain values, so nothing platform-bound outlives the request. */
@@ -93,7 +99,7 @@ export function parseTokenResponse(answer: TokenAnswer): TokenResponse {
   if (tokenType && tokenType.toLowerCase() !== 'bearer') {
     throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', 'Token response is not a Bearer token', { status })
   }
-  return { accessToken: access_token, refreshToken: optionalText(json.refresh_token), expiresIn: lifetimeSeconds(json.expires_in), scope: optionalText(json.scope) }
+  return { accessToken: access_token, refreshToken: optionalText(json.refresh_token), expiresIn: lifetimeSeconds(json.expires_in), scope: optionalText(json.scope), tokenType: tokenType ?? 'Bearer', refreshTokenExpiresIn: undefined, fields: {} }
 }
 
 /** Replaces every occurrence of a known secret in server-provided text. */

@@ -2,6 +2,7 @@ import { inspect } from 'node:util'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { LocalServerOptions } from '../examples/local-server/server.mjs'
 import { createRefreshClient, memoryStorage, OAuthError, type RefreshClientOptions, type StoredTokenSet, type TokenStorage } from '../src/index.js'
+import { lockedStorage } from './support/locked-storage.js'
 import { demoClient, serve } from './support/loopback.js'
 
 afterEach(() => {
@@ -524,5 +525,130 @@ describe('secrets', () => {
     const token = await client.getAccessToken()
     const shown = inspect(client, { depth: 10, showHidden: true }) + JSON.stringify(client)
     for (const secret of ['demo-secret', 'demo-refresh-token', token, server.validRefreshToken]) expect(shown).not.toContain(secret)
+  })
+})
+
+describe('events', () => {
+  it('tells one refresh event per token request, however many callers shared it, never with the refresh token', async () => {
+    const { server, client } = await setup({ latencyMs: 20 })
+    const events: unknown[] = []
+    client.on('refresh', (event) => events.push(event))
+    const tokens = await Promise.all(Array.from({ length: 100 }, () => client.getAccessToken()))
+    expect(server.tokenRequests).toHaveLength(1)
+    expect(events).toEqual([{ reason: 'expired', rotated: true, tokenSet: expect.objectContaining({ accessToken: tokens[0], tokenType: 'Bearer', fields: {} }) }])
+    expect(JSON.stringify(events)).not.toContain('demo-refresh-token')
+    for (const token of server.issuedTokens.filter((value) => value.startsWith('rt-'))) expect(JSON.stringify(events)).not.toContain(token)
+  })
+
+  it('names why each refresh ran: forced, rejected by the API, or a token without expiry', async () => {
+    const { server, client } = await setup({ rotate: false })
+    const reasons: string[] = []
+    client.on('refresh', ({ reason, rotated }) => reasons.push(`${reason}${rotated ? ' rotated' : ''}`))
+    await client.getAccessToken()
+    await client.getAccessToken({ forceRefresh: true })
+    server.revokeAccessTokens()
+    expect((await client.fetch(server.apiUrl)).status).toBe(200)
+    expect(reasons).toEqual(['expired', 'forced', 'rejected'])
+  })
+
+  it('tells one error event for a failed refresh shared by 50 callers, and none for the callers that only waited', async () => {
+    const { server, client } = await setup({ latencyMs: 10 })
+    const errors: unknown[] = []
+    client.on('error', ({ error }) => errors.push(error))
+    server.fault({ error: 'invalid_scope' })
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => client.getAccessToken()))
+    expect(results.every((result) => result.status === 'rejected')).toBe(true)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(OAuthError)
+    expect(await client.getAccessToken()).toMatch(/^at-/)
+    expect(errors).toHaveLength(1)
+  })
+
+  it('keeps working when a listener throws, and stops calling one that unsubscribed', async () => {
+    const { client } = await setup()
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {})
+    let calls = 0
+    client.on('refresh', () => {
+      throw new Error('listener bug')
+    })
+    const off = client.on('refresh', () => calls++)
+    try {
+      await client.getAccessToken()
+      off()
+      await client.getAccessToken({ forceRefresh: true })
+      expect(calls).toBe(1)
+      expect(error).toHaveBeenCalledTimes(2)
+    } finally {
+      error.mockRestore()
+    }
+  })
+})
+
+describe('getTokenSet', () => {
+  it('resolves the token set of the last answer without the refresh token, refreshing as getAccessToken would', async () => {
+    const { server, client } = await setup()
+    const set = await client.getTokenSet()
+    expect(set).toEqual({ accessToken: server.issuedTokens[0], tokenType: 'Bearer', obtainedAt: expect.any(Number), expiresAt: expect.any(Number), fields: {} })
+    expect(await client.getTokenSet()).toEqual(set)
+    expect(server.tokenRequests).toHaveLength(1)
+    expect((await client.getTokenSet({ forceRefresh: true })).accessToken).not.toBe(set.accessToken)
+  })
+
+  it('hands out a copy: changing it changes nothing stored', async () => {
+    const { client, storage } = await setup()
+    const set = await client.getTokenSet()
+    set.fields.extra = 1
+    set.accessToken = 'changed'
+    expect((await client.getTokenSet()).accessToken).not.toBe('changed')
+    expect((await storage.get('grant'))?.fields ?? {}).toEqual({})
+  })
+})
+
+describe('keepAlive', () => {
+  it('makes no token request while the grant was refreshed within maxIdleMs', async () => {
+    const { server, client } = await setup()
+    await client.getAccessToken()
+    expect(await client.keepAlive({ maxIdleMs: 60_000 })).toBe(false)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
+  it('refreshes a grant idle for longer, tells a keep-alive refresh event, and resolves true', async () => {
+    const { server, client } = await setup()
+    const reasons: string[] = []
+    client.on('refresh', ({ reason }) => reasons.push(reason))
+    await client.getAccessToken()
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 })
+    expect(await client.keepAlive({ maxIdleMs: 60_000 })).toBe(true)
+    expect(server.tokenRequests).toHaveLength(2)
+    expect(reasons).toEqual(['expired', 'keep-alive'])
+  })
+
+  it('refreshes a grant never refreshed, and one whose refresh token expires within maxIdleMs', async () => {
+    const storage = memoryStorage()
+    const refreshTokenExpiresAt = Date.now() + 30_000
+    await storage.set('grant', { accessToken: 'stored', refreshToken: 'demo-refresh-token', obtainedAt: Date.now(), refreshTokenExpiresAt, grantId: 'g' })
+    const { server, client } = await setup({}, { storage, refreshToken: undefined })
+    expect(await client.keepAlive({ maxIdleMs: 60_000 })).toBe(true)
+    const fresh = await setup()
+    expect(await fresh.client.keepAlive({ maxIdleMs: 60_000 })).toBe(true)
+    expect([server.tokenRequests.length, fresh.server.tokenRequests.length]).toEqual([1, 1])
+  })
+
+  it('makes one token request for concurrent calls of three clients sharing a locked storage; one call resolves true', async () => {
+    const storage = lockedStorage()
+    const server = await serve({ revokeOnReuse: true })
+    const clients = Array.from({ length: 3 }, () => createRefreshClient(demoClient(server, { storage, storageKey: 'grant' })))
+    const results = await Promise.all(clients.flatMap((client) => [client.keepAlive({ maxIdleMs: 1_000 }), client.keepAlive({ maxIdleMs: 1_000 })]))
+    expect(results.filter(Boolean)).toHaveLength(1)
+    expect(server.tokenRequests).toHaveLength(1)
+    expect(server.grantRevoked).toBe(false)
+  })
+
+  it('refuses a missing or negative maxIdleMs with a ConfigError', async () => {
+    const { client, server } = await setup()
+    await expect(client.keepAlive({} as never)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: 'Option "maxIdleMs" must be a number of milliseconds' })
+    await expect(client.keepAlive({ maxIdleMs: -1 })).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
+    await expect(client.keepAlive({ maxIdleMs: 1, idle: 2 } as never)).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
+    expect(server.tokenRequests).toHaveLength(0)
   })
 })

@@ -33,7 +33,7 @@ describe('the built package', () => {
     const esm = node(`const m = await import('oauth-refresh'); console.log(${names})`, 'module')
     const cjs = node(`const m = require('oauth-refresh'); console.log(${names})`, 'commonjs')
     expect(esm).toBe(cjs)
-    expect(esm.trim().split(',')).toEqual(['ConfigError', 'OAuthError', 'OAuthRefreshError', 'StorageError', 'TokenRequestError', 'TokenResponseError', 'createRefreshClient', 'memoryStorage'])
+    expect(esm.trim().split(',')).toEqual(['ConfigError', 'NoGrantError', 'OAuthError', 'OAuthRefreshError', 'StorageError', 'TokenRequestError', 'TokenResponseError', 'createRefreshClient', 'memoryStorage'])
     expect(node(`const m = require('oauth-refresh/cloudflare-kv'); console.log(typeof m.cloudflareKVStorage)`, 'commonjs').trim()).toBe('function')
     expect(node(`const m = await import('oauth-refresh/ofetch'); console.log(typeof m.createOFetch)`, 'module').trim()).toBe('function')
     expect(node(`const m = require('oauth-refresh/deno-kv'); console.log(typeof m.denoKVStorage)`, 'commonjs').trim()).toBe('function')

@@ -15,12 +15,12 @@ const codeOf = (fn: () => unknown) => {
 describe('parseTokenResponse', () => {
   it('keeps access token, rotated refresh token, lifetime and scope', () => {
     const body = { access_token: 'at', token_type: 'Bearer', expires_in: 60, refresh_token: 'rt2', scope: 'a b', extra: 1 }
-    expect(parseTokenResponse(answer(JSON.stringify(body)))).toEqual({ accessToken: 'at', refreshToken: 'rt2', expiresIn: 60, scope: 'a b' })
+    expect(parseTokenResponse(answer(JSON.stringify(body)))).toEqual({ tokenType: expect.any(String), fields: {}, accessToken: 'at', refreshToken: 'rt2', expiresIn: 60, scope: 'a b' })
   })
 
   it('accepts token_type in any case, and its absence', () => {
     expect(parseTokenResponse(answer('{"access_token":"at","token_type":"bEaReR"}')).accessToken).toBe('at')
-    expect(parseTokenResponse(answer('{"access_token":"at"}'))).toEqual({ accessToken: 'at' })
+    expect(parseTokenResponse(answer('{"access_token":"at"}'))).toEqual({ tokenType: expect.any(String), fields: {}, accessToken: 'at' })
   })
 
   it.each([
@@ -39,8 +39,8 @@ describe('parseTokenResponse', () => {
   })
 
   it('reads null or mistyped optional fields as absent, so a rotated refresh token is not thrown away', () => {
-    expect(parseTokenResponse(answer('{"access_token":"at","refresh_token":"rt2","scope":null,"token_type":null}'))).toEqual({ accessToken: 'at', refreshToken: 'rt2' })
-    expect(parseTokenResponse(answer('{"access_token":"at","refresh_token":null,"scope":["a"]}'))).toEqual({ accessToken: 'at' })
+    expect(parseTokenResponse(answer('{"access_token":"at","refresh_token":"rt2","scope":null,"token_type":null}'))).toEqual({ tokenType: expect.any(String), fields: {}, accessToken: 'at', refreshToken: 'rt2' })
+    expect(parseTokenResponse(answer('{"access_token":"at","refresh_token":null,"scope":["a"]}'))).toEqual({ tokenType: expect.any(String), fields: {}, accessToken: 'at' })
   })
 })
 

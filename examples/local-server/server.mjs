@@ -78,6 +78,10 @@ import { randomUUID } from 'node:crypto'
  * @property {() => void} revokeAccessTokens Invalidate every issued access token.
  * @property {(refreshToken: string) => void} setRefreshToken Make this the one valid refresh token.
  * @property {(fault: Fault) => void} fault Queue a fault for the next token request.
+ * @property {string} revocationUrl `origin + '/revoke'`: RFC 7009 token revocation.
+ * @property {Array<{ token: string, hint: string | undefined, clientAuth: TokenRequestRecord['clientAuth'] }>} revocations
+ *   Every revocation request whose client authenticated.
+ * @property {(fault: Fault) => void} faultRevocation Queue a fault for the next revocation request.
  * @property {() => Promise<void>} close Stop listening and destroy every open socket.
  */
 
@@ -126,6 +130,10 @@ export async function startLocalServer(options = {}) {
   const faults = []
   /** @type {TokenRequestRecord[]} */
   const tokenRequests = []
+  /** @type {LocalServer['revocations']} */
+  const revocations = []
+  /** @type {Fault[]} */
+  const revocationFaults = []
   /** @type {LocalServer['apiLog']} */
   const apiLog = []
   /** @type {LargeBodyRecord[]} */
@@ -344,6 +352,31 @@ export async function startLocalServer(options = {}) {
   }
 
   /**
+   * RFC 7009: revokes the grant when its current (or, with `revokeOnReuse`, a spent) refresh
+   * token is presented; answers 200 for any other token too (§2.2).
+   *
+   * @param {import('node:http').IncomingMessage} req
+   * @param {import('node:http').ServerResponse} res
+   */
+  const handleRevoke = async (req, res) => {
+    const raw = await readBody(req)
+    const form = Object.fromEntries(new URLSearchParams(raw))
+    const forced = faultAnswer(revocationFaults.shift() ?? {})
+    if (forced) return send(res, forced.status, forced.headers, forced.body)
+    const clientAuth = /^basic /i.test(req.headers.authorization ?? '') ? 'basic' : form.client_secret !== undefined ? 'body' : 'none'
+    const problem = clientAuthProblem(req, form, clientAuth)
+    if (problem) return send(res, problem.status, {}, JSON.stringify({ error: problem.error, error_description: problem.description }))
+    if (!form.token) return send(res, 400, {}, JSON.stringify({ error: 'invalid_request', error_description: 'token is missing' }))
+    revocations.push({ token: form.token, hint: form.token_type_hint, clientAuth })
+    if (form.token === validRefreshToken || (revokeOnReuse && spentRefreshTokens.has(form.token))) {
+      spentRefreshTokens.add(validRefreshToken)
+      validRefreshToken = `revoked-${randomUUID()}`
+      accessTokens.clear()
+    }
+    send(res, 200, {}, '')
+  }
+
+  /**
    * @param {import('node:http').IncomingMessage} req
    * @param {import('node:http').ServerResponse} res
    * @param {URL} url
@@ -366,6 +399,7 @@ export async function startLocalServer(options = {}) {
     /** @type {Promise<unknown> | undefined} */
     let handled
     if (url.pathname === '/token') handled = handleToken(req, res)
+    else if (url.pathname === '/revoke') handled = handleRevoke(req, res)
     else if (url.pathname === '/api' || url.pathname.startsWith('/api/')) handled = handleApi(req, res, url)
     else if (url.pathname === '/redirect') {
       res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: url.searchParams.get('to') ?? '/' })
@@ -389,6 +423,9 @@ export async function startLocalServer(options = {}) {
     origin,
     tokenUrl: `${origin}/token`,
     apiUrl: `${origin}/api`,
+    revocationUrl: `${origin}/revoke`,
+    revocations,
+    faultRevocation: (fault) => void revocationFaults.push(fault),
     tokenRequests,
     apiLog,
     largeBodies,

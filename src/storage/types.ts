@@ -13,6 +13,12 @@ export interface StoredTokenSet {
   obtainedAt?: number
   /** The scope granted, as the token endpoint returned it (RFC 6749 §5.1). */
   scope?: string
+  /** The `token_type` of the access token, as the provider sent it; absent means Bearer. */
+  tokenType?: string
+  /** Epoch milliseconds at which the refresh token expires, when the provider said so. */
+  refreshTokenExpiresAt?: number
+  /** Every other member of the last token answer (`id_token`, `instance_url`, …); never a refresh token. */
+  fields?: Record<string, unknown>
   /**
    * A fingerprint (not the value) of the configured refresh token that started this grant, so a
    * restarted client can tell its own rotated grant from a different one.
@@ -50,4 +56,10 @@ export interface TokenStorage {
    * only that long. Each adapter documents its bound (`denoKVStorage`: `leaseMs`).
    */
   lock?<T>(key: string, task: () => Promise<T>): Promise<T>
+  /**
+   * Optional. Calls `listener` when another context (a tab, a worker, an extension page) deletes
+   * `key` from this storage, so that a sign-out there ends the grant here at once; returns the
+   * function that stops listening. Without it, other contexts notice at their next refresh.
+   */
+  onDelete?(key: string, listener: () => void): () => void
 }
