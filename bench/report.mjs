@@ -16,8 +16,8 @@ function spread(summary, digits = 0, scale = 1) {
 }
 
 /**
- * Renders the results as markdown for the README: the figures of every contender side by side,
- * then the size of each entry point. How each is measured is the README's prose.
+ * Renders the results as markdown for bench/README.md: the figures of every contender side by side,
+ * then the size of each entry point. How each is measured is that README's prose.
  *
  * @param {object} results the object `run.mjs` writes to bench/results/latest.json
  * @returns {string}

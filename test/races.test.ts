@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { it, vi } from 'vitest'
 import { createRefreshClient, memoryStorage, OAuthRefreshError, StorageError, type TokenStorage } from '../src/index.js'
 import { cloudflareKVStorage } from '../src/storage/cloudflare-kv.js'
+import { REPLAY_COMMAND, SEARCH_COMMAND } from './races/replay.js'
 import { API_URL, chainIndex, refreshTokenOf, SECRET, SECRETS, TOKEN_URL, WebLocks, World, type Outcome, type StorageFault } from './races/world.js'
 
 // Model-based concurrency tests: fast-check generates clients, callers, token endpoint answers and
@@ -248,7 +249,7 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
 }
 
 it(`holds its properties under generated schedules (seed ${SEED}, ${RUNS} runs)`, async () => {
-  console.log(`races: seed ${SEED}, ${RUNS} runs${LONG ? '' : '; RACES_RUNS=5000 searches longer from a random seed'}`)
+  console.log(`races: seed ${SEED}, ${RUNS} runs; a failure gives its seed and path, replay it with ${REPLAY_COMMAND}${LONG ? '' : `; ${SEARCH_COMMAND} searches longer from a random seed`}`)
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: T0 })
   // Backoff jitter is the only other randomness: fixed, so a seed replays exactly.
   const random = vi.spyOn(Math, 'random').mockReturnValue(0.5)

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import { entries } from '../rollup.config.mjs'
+import { REPLAY_COMMAND, SEARCH_COMMAND } from './races/replay.js'
 import { serve } from './support/loopback.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -39,7 +40,7 @@ interface Block {
   js: boolean
 }
 
-const READMES = ['README.md', ...readdirSync(join(ROOT, 'examples')).map((name) => `examples/${name}/README.md`)].filter((path) => existsSync(join(ROOT, path)))
+const READMES = ['README.md', 'bench/README.md', ...readdirSync(join(ROOT, 'examples')).map((name) => `examples/${name}/README.md`)].filter((path) => existsSync(join(ROOT, path)))
 
 /** Every ts/js block of the READMEs, but for those marked `ts fragment`, which cannot stand alone. */
 function blocks(): Block[] {
@@ -135,6 +136,25 @@ function asModule(block: Block): string {
 }
 
 const ALL = blocks()
+
+/** The scripts `npm run` finds for a README: the root package's, and those of the example's own package.json. */
+function scripts(readme: string): string[] {
+  const manifests = [join(ROOT, 'package.json'), join(ROOT, dirname(readme), 'package.json')].filter((path) => existsSync(path))
+  return manifests.flatMap((path) => Object.keys((JSON.parse(readFileSync(path, 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {}))
+}
+
+describe('README commands', () => {
+  it.each(READMES)('%s runs only npm scripts that exist', (readme) => {
+    const named = [...readFileSync(join(ROOT, readme), 'utf8').matchAll(/\bnpm run ([\w:-]+)/g)].map((match) => match[1]!)
+    expect(named.filter((name) => !scripts(readme).includes(name))).toEqual([])
+  })
+
+  it("gives the race suite's commands as the suite prints them", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    expect(readme).toContain(REPLAY_COMMAND)
+    expect(readme).toContain(SEARCH_COMMAND)
+  })
+})
 
 describe('README code blocks', () => {
   it('are found in README.md and every example README', () => {
