@@ -99,10 +99,11 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
       if (method === 'body') body.set('client_secret', config.clientSecret!)
     }
     const controller = new AbortController()
-    const timer = setTimeout(
-      () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`)),
-      config.timeoutMs,
-    )
+    const abort = () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`))
+    // A process that was paused (a closed lid, a debugger, a frozen tab) resumes with this timer
+    // due and perhaps the answer already in its socket; due timers run before I/O is read, so the
+    // timeout gives the runtime one more turn to read it: a retry would spend the token twice.
+    let timer = setTimeout(() => (timer = setTimeout(abort)), config.timeoutMs)
     try {
       // No cookies or ambient credentials: the client authenticates itself. Caching needs no
       // setting: POST answers are not cached, and servers send no-store (RFC 6749 §5.1).
