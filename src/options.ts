@@ -123,6 +123,13 @@ function parseUrl(value: string, name: string): URL {
   }
 }
 
+/** An `allowedOrigins` entry as an origin; one with a path, query or fragment is refused, not cut. */
+function parseOrigin(value: string): string {
+  const url = parseUrl(value, 'allowedOrigins')
+  if (url.href !== `${url.origin}/`) throw fail('allowedOrigins', 'must hold only origins, such as https://api.example.com')
+  return url.origin
+}
+
 /**
  * Validates `createRefreshClient` options and fills in defaults. Throws a `ConfigError` naming
  * the bad option; messages never repeat an option's value.
@@ -150,6 +157,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   return {
     endpoint: {
       tokenUrl: tokenUrl.href,
+      host: tokenUrl.host,
       clientId: o.clientId,
       clientSecret,
       clientAuthentication: o.clientAuthentication,
@@ -168,7 +176,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
     storage: options.storage ?? memoryStorage(),
     storageKey: o.storageKey ?? `oauth-refresh:${o.clientId}@${tokenUrl.href}`,
     leewayMs: o.expiryLeewaySeconds * 1000,
-    allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map((origin) => parseUrl(origin, 'allowedOrigins').origin)),
+    allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map(parseOrigin)),
     onStorageError: o.onStorageError as ClientConfig['onStorageError'],
   }
 }

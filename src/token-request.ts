@@ -18,6 +18,8 @@ export interface RetryOptions {
 /** Everything needed to send refresh requests to one token endpoint. */
 export interface TokenEndpointConfig {
   tokenUrl: string
+  /** The token URL's host, named by error messages. */
+  host: string
   clientId: string
   clientSecret: string | undefined
   clientAuthentication: ClientAuthentication
@@ -62,8 +64,9 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const inDoubt = (cause: OAuthRefreshError) =>
-  new TokenRequestError('REFRESH_IN_DOUBT', 'Refresh answer lost; the grant is kept for the next try', { cause, status: cause.status })
+/** What became of one request: the status the endpoint answered, or how its answer was lost. */
+const outcome = (error: OAuthRefreshError) =>
+  error.status ? `answered ${error.status}${error instanceof OAuthError ? ` ${error.error}` : ''}` : `answer lost (${error.code === 'TIMEOUT' ? 'timeout' : 'connection closed'})`
 
 function networkFailure(error: unknown, host: string): Failure {
   if (error instanceof TokenRequestError && error.code === 'TIMEOUT') return { error, inDoubt: true }
@@ -83,6 +86,14 @@ function networkFailure(error: unknown, host: string): Failure {
  */
 export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
   let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
+
+  /** A refresh whose `first` request may have rotated the token, and whose retry ended in `last`. */
+  const inDoubt = (first: OAuthRefreshError, last: OAuthRefreshError) =>
+    new TokenRequestError(
+      'REFRESH_IN_DOUBT',
+      `Token endpoint ${config.host}: ${outcome(first)}${first === last ? '' : `, then ${outcome(last)}`}; the refresh token is kept, since the server may or may not have rotated it`,
+      { cause: last, status: last.status },
+    )
 
   async function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
     const body = new URLSearchParams(config.body)
@@ -123,7 +134,8 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
 
   async function refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse> {
     let method = remembered
-    let doubted = false
+    // The first failure after which the server may have processed the request.
+    let doubt: OAuthRefreshError | undefined
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
       try {
@@ -133,25 +145,24 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
           remembered = method
           return tokens
         }
-        const error = parseErrorResponse(answer, secrets)
+        const error = parseErrorResponse(answer, secrets, config.host)
         if (answer.status !== 408 && answer.status !== 429 && answer.status < 500) {
           if (method === 'basic' && config.clientAuthentication === 'auto' && (error.status === 401 || isOAuthError(error, 'invalid_client'))) {
             method = 'body'
             attempt--
             continue
           }
-          throw doubted && isOAuthError(error, 'invalid_grant') ? inDoubt(error) : error
+          throw doubt && isOAuthError(error, 'invalid_grant') ? inDoubt(doubt, error) : error
         }
         failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
       } catch (error) {
         // Rethrows the SDK's own verdicts (an OAuth error, a bad response); keeps network faults.
-        // The host is only named on failure: no second URL parse on the way to a token.
-        failure = networkFailure(error, new URL(config.tokenUrl).host)
+        failure = networkFailure(error, config.host)
       }
-      if (failure.inDoubt && doubted) throw inDoubt(failure.error)
-      doubted ||= failure.inDoubt
+      if (failure.inDoubt && doubt) throw inDoubt(doubt, failure.error)
+      if (failure.inDoubt) doubt = failure.error
       const delay = failure.retryAfterMs ?? Math.random() * Math.min(config.retry.maxDelayMs, config.retry.baseDelayMs * 2 ** (attempt - 1))
-      if (attempt >= config.retry.attempts || delay > config.retry.maxDelayMs) throw doubted ? inDoubt(failure.error) : failure.error
+      if (attempt >= config.retry.attempts || delay > config.retry.maxDelayMs) throw doubt ? inDoubt(doubt, failure.error) : failure.error
       await sleep(delay)
     }
   }

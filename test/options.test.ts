@@ -36,7 +36,7 @@ describe('parseOptions', () => {
   })
 
   it('normalizes allowed origins', () => {
-    expect([...parseOptions({ ...base, allowedOrigins: ['https://API.example.com/v1/'] }).allowedOrigins!]).toEqual(['https://api.example.com'])
+    expect([...parseOptions({ ...base, allowedOrigins: ['https://API.example.com/', 'http://localhost:8080'] }).allowedOrigins!]).toEqual(['https://api.example.com', 'http://localhost:8080'])
   })
 
   it.each([
@@ -63,6 +63,11 @@ describe('parseOptions', () => {
     ['a token URL with a user name and password', { ...base, tokenUrl: 'https://user:pass@auth.example.com/token' }, 'Option "tokenUrl" must not hold credentials'],
     ['a token URL with a user name', { ...base, tokenUrl: new URL('https://user@auth.example.com/token') }, /"tokenUrl" must not hold/],
     ['a bad allowed origin', { ...base, allowedOrigins: ['nope'] }, /"allowedOrigins"/],
+    ...['https://api.example.com/v1', 'https://api.example.com/?a=1', 'https://api.example.com#x', 'https://user@api.example.com'].map((origin): [string, object, string] => [
+      `an allowed origin with more than an origin (${origin})`,
+      { ...base, allowedOrigins: [origin] },
+      'Option "allowedOrigins" must hold only origins, such as https://api.example.com',
+    ]),
     ['a non-string extra header', { ...base, tokenRequest: { headers: { 'x-a': 1 } } }, /"tokenRequest.headers.x-a"/],
   ])('throws a ConfigError for %s', (_, options, message) => {
     expect(() => parseOptions(options as never)).toThrow(ConfigError)

@@ -6,8 +6,10 @@ import { serve } from './support/loopback.js'
 
 async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: LocalServerOptions = {}) {
   const server = await serve(serverOptions)
+  const tokenUrl = config.tokenUrl ?? server.tokenUrl
   const endpoint = createTokenEndpoint({
-    tokenUrl: server.tokenUrl,
+    tokenUrl,
+    host: new URL(tokenUrl).host,
     clientId: 'demo-client',
     clientSecret: 'demo-secret',
     clientAuthentication: 'auto',
@@ -96,7 +98,7 @@ describe('createTokenEndpoint', () => {
   it('never follows a redirect of the token endpoint', async () => {
     const { server } = await setup()
     const target = `${server.origin}/redirect?to=${encodeURIComponent(server.tokenUrl)}&status=307`
-    const endpoint = createTokenEndpoint({ tokenUrl: target, clientId: 'demo-client', clientSecret: 'demo-secret', clientAuthentication: 'auto', grantType: 'refresh_token', scope: undefined, headers: {}, body: {}, fetch, timeoutMs: 1_000, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
+    const endpoint = createTokenEndpoint({ tokenUrl: target, host: server.origin.slice(7), clientId: 'demo-client', clientSecret: 'demo-secret', clientAuthentication: 'auto', grantType: 'refresh_token', scope: undefined, headers: {}, body: {}, fetch, timeoutMs: 1_000, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
     await expect(endpoint.refresh(server.validRefreshToken, [])).rejects.toMatchObject({ code: 'UNEXPECTED_REDIRECT', status: 307 })
     expect(server.tokenHits).toBe(0)
   })
