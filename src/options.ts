@@ -1,7 +1,6 @@
 import * as v from 'valibot'
 import { ConfigError, type StorageError } from './errors.js'
-import { unknownOption } from './option-names.js'
-import { isStringArray, parseWith, string, text } from './schemas.js'
+import { fn, isStringArray, parseWith, string, text } from './schemas.js'
 import type { TokenStorage } from './storage/types.js'
 import { memoryStorage } from './storage/memory.js'
 import type { ClientAuthentication, RetryOptions, TokenEndpointConfig } from './token-request.js'
@@ -64,36 +63,44 @@ export interface ClientConfig {
 // Checked by `strings` below: valibot's `record` would add more code than the whole check.
 // A plain object: a `Headers` or `Map` would pass as an object and lose its entries.
 const record = v.optional(
-  v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value))),
+  v.custom<Record<string, unknown>>(
+    (value) => typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value)),
+    'must be a plain object of strings',
+  ),
   {},
 )
 // Up to setTimeout's 32-bit limit, beyond which timers fire at once.
 const atLeast = (min: number, fallback: number) =>
   v.optional(v.custom<number>((value) => typeof value === 'number' && value >= min && value <= 2 ** 31 - 1, `must be a number from ${min} to 2147483647`), fallback)
-const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 const CLIENT_AUTHENTICATIONS: unknown[] = ['auto', 'basic', 'body']
 
 const OptionsSchema = v.strictObject({
-  tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL),
+  tokenUrl: v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL, 'must be the token endpoint URL'),
   clientId: text,
   // An empty string (an unset environment variable) counts as absent: a public client, and a
   // stored grant may resume.
   clientSecret: v.optional(string),
   refreshToken: v.optional(string),
-  scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value))),
+  scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value), 'must be a string or an array of strings')),
   clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value), "must be 'auto', 'basic' or 'body'"), 'auto'),
-  authorizationHeader: v.optional(v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }), {}),
+  authorizationHeader: v.optional(
+    v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }, 'must be an object { name?, pattern? }'),
+    {},
+  ),
   grantType: v.optional(text, 'refresh_token'),
-  tokenRequest: v.optional(v.strictObject({ headers: record, body: record }), {}),
-  storage: v.optional(v.object({ get: fn, set: fn, delete: fn })),
+  tokenRequest: v.optional(v.strictObject({ headers: record, body: record }, 'must be an object { headers?, body? }'), {}),
+  storage: v.optional(v.object({ get: fn, set: fn, delete: fn }, 'must be a TokenStorage: an object with get, set and delete')),
   storageKey: v.optional(text),
   expiryLeewaySeconds: atLeast(0, 30),
   fetch: v.optional(fn),
   timeoutMs: atLeast(1, 10_000),
-  retry: v.optional(v.strictObject({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }), {}),
-  allowedOrigins: v.optional(v.custom<string[]>(isStringArray)),
+  retry: v.optional(
+    v.strictObject({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }, 'must be an object with attempts, baseDelayMs, maxDelayMs'),
+    {},
+  ),
+  allowedOrigins: v.optional(v.custom<string[]>(isStringArray, 'must be an array of origins')),
   onStorageError: v.optional(fn),
-})
+}, 'must be an object')
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
@@ -136,9 +143,7 @@ function parseOrigin(value: string): string {
  */
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
   // Strict objects, so a misspelt `clientSecret` is an error rather than a public client.
-  const o = parseWith(OptionsSchema, options, (field = 'options', problem, unknown) =>
-    fail(field, unknown ? unknownOption(field, Object.keys(OptionsSchema.entries)) : problem || 'is missing or invalid'),
-  )
+  const o = parseWith(OptionsSchema, options, (message) => new ConfigError(message))
   const clientSecret = o.clientSecret || undefined
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
   // fetch refuses such a URL, and its error would repeat the password.
