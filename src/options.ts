@@ -145,6 +145,10 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   // Strict objects, so a misspelt `clientSecret` is an error rather than a public client.
   const o = parseWith(OptionsSchema, options, (message) => new ConfigError(message))
   const clientSecret = o.clientSecret || undefined
+  // Refused, not trimmed: a silent trim would hide which of the two values the provider holds.
+  for (const name of ['clientId', 'clientSecret', 'refreshToken'] as const) {
+    if (o[name]?.trim() !== o[name]) throw fail(name, 'has leading or trailing whitespace, such as a line break from an .env file')
+  }
   const tokenUrl = parseUrl(String(o.tokenUrl), 'tokenUrl')
   // fetch refuses such a URL, and its error would repeat the password.
   if (tokenUrl.username || tokenUrl.password) throw fail('tokenUrl', 'must not hold credentials')

@@ -83,6 +83,13 @@ describe('parseOptions', () => {
       { ...base, retry: { jitter: true, max: 1 }, clientSecert: 's' },
       'Option "retry.jitter" is not a known option\nOption "retry.max" is not a known option; did you mean "maxDelayMs"?\nOption "clientSecert" is not a known option',
     ],
+    ...(['clientId', 'clientSecret', 'refreshToken'] as const).flatMap((name) =>
+      ['value\n', ' value', 'value\t'].map((value): [string, object, string] => [
+        `a ${name} with leading or trailing whitespace (${JSON.stringify(value)})`,
+        { ...base, [name]: value },
+        `Option "${name}" has leading or trailing whitespace, such as a line break from an .env file`,
+      ]),
+    ),
     ['a token URL with a user name and password', { ...base, tokenUrl: 'https://user:pass@auth.example.com/token' }, 'Option "tokenUrl" must not hold credentials'],
     ['a token URL with a user name', { ...base, tokenUrl: new URL('https://user@auth.example.com/token') }, /"tokenUrl" must not hold/],
     ['a bad allowed origin', { ...base, allowedOrigins: ['nope'] }, /"allowedOrigins"/],
@@ -100,7 +107,8 @@ describe('parseOptions', () => {
   it('never repeats a secret value in its message', () => {
     const secret = 'sup3r-secret-value'
     const inUrl = { tokenUrl: `https://client:${secret}@auth.example.com/token` }
-    for (const bad of [{ clientSecret: { secret } }, { refreshToken: [secret] }, { clientAuthentication: secret }, { timeoutMs: secret }, inUrl]) {
+    const pasted = [{ clientSecret: ` ${secret}` }, { refreshToken: `${secret}\r\n` }, { clientId: `${secret}\n` }]
+    for (const bad of [{ clientSecret: { secret } }, { refreshToken: [secret] }, { clientAuthentication: secret }, { timeoutMs: secret }, inUrl, ...pasted]) {
       expect(() => parseOptions({ ...base, ...bad } as never)).toThrow(ConfigError)
       try {
         parseOptions({ ...base, ...bad } as never)
