@@ -64,6 +64,17 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/**
+ * Calls `expire` after `ms` milliseconds unless the returned function is called first. A
+ * process that was paused (a closed lid, a debugger, a frozen tab) resumes with its due timers
+ * run before the I/O that arrived meanwhile is read, so the deadline waits one more turn: an
+ * answer already received wins over it.
+ */
+export function deadline(ms: number, expire: () => void): () => void {
+  let timer = setTimeout(() => (timer = setTimeout(expire)), ms)
+  return () => clearTimeout(timer)
+}
+
 /** What became of one request: the status the endpoint answered, or how its answer was lost. */
 const outcome = (error: OAuthRefreshError) =>
   error.status ? `answered ${error.status}${error instanceof OAuthError ? ` ${error.error}` : ''}` : `answer lost (${error.code === 'TIMEOUT' ? 'timeout' : 'connection closed'})`
@@ -110,11 +121,9 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
       if (method === 'body') body.set('client_secret', config.clientSecret!)
     }
     const controller = new AbortController()
-    const abort = () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`))
-    // A process that was paused (a closed lid, a debugger, a frozen tab) resumes with this timer
-    // due and perhaps the answer already in its socket; due timers run before I/O is read, so the
-    // timeout gives the runtime one more turn to read it: a retry would spend the token twice.
-    let timer = setTimeout(() => (timer = setTimeout(abort)), config.timeoutMs)
+    // Not a plain timer: after a pause, an abort before the answer in the socket is read would
+    // be retried with the same refresh token, which the provider then sees twice.
+    const stop = deadline(config.timeoutMs, () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`)))
     try {
       // No cookies or ambient credentials: the client authenticates itself. Caching needs no
       // setting: POST answers are not cached, and servers send no-store (RFC 6749 §5.1).
@@ -128,7 +137,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     } catch (error) {
       throw controller.signal.aborted ? controller.signal.reason : error
     } finally {
-      clearTimeout(timer)
+      stop()
     }
   }
 

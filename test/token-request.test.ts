@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { LocalServerOptions } from '../examples/local-server/server.mjs'
-import { createTokenEndpoint, retryAfterMs, type TokenEndpointConfig } from '../src/token-request.js'
+import { createTokenEndpoint, deadline, retryAfterMs, type TokenEndpointConfig } from '../src/token-request.js'
 import { serve } from './support/loopback.js'
 
 async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: LocalServerOptions = {}) {
@@ -135,5 +135,27 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0)
     expect(retryAfterMs('soon', now)).toBeUndefined()
     expect(retryAfterMs(null, now)).toBeUndefined()
+  })
+})
+
+describe('deadline', () => {
+  it('expires one timer turn after its time, so that I/O read in between can stop it first', () => {
+    vi.useFakeTimers()
+    try {
+      const expired = vi.fn()
+      deadline(100, expired)
+      vi.advanceTimersToNextTimer()
+      expect(expired, 'not in the turn its time came').not.toHaveBeenCalled()
+      vi.advanceTimersToNextTimer()
+      expect(expired).toHaveBeenCalledOnce()
+      const stopped = vi.fn()
+      const stop = deadline(100, stopped)
+      vi.advanceTimersToNextTimer()
+      stop()
+      vi.runAllTimers()
+      expect(stopped, 'stopped in the extra turn').not.toHaveBeenCalled()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
