@@ -6,7 +6,7 @@ import { exclusive } from './lock.js'
 import { rejectUnknown } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
-import { createTokenEndpoint, isOAuthError } from './token-request.js'
+import { createTokenEndpoint, deadline, isOAuthError } from './token-request.js'
 
 /** Options of `getAccessToken` and `getTokenSet`. */
 export interface GetAccessTokenOptions {
@@ -78,18 +78,19 @@ function tokenSet({ refreshToken, grantId, ...rest }: Grant): TokenSet {
 export function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, onTimeout: () => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const settle = () => {
-      clearTimeout(timer)
+      stop()
       signal?.removeEventListener('abort', abort)
     }
     const abort = () => {
       settle()
       reject(signal!.reason)
     }
-    const timer = setTimeout(() => {
+    // A deadline, not a plain timer: after a pause, a refresh whose answer arrived still wins.
+    const stop = deadline(ms, () => {
       settle()
       onTimeout()
       reject(new TokenRequestError('TIMEOUT', `No token after ${ms} ms`))
-    }, ms)
+    })
     promise.then(resolve, reject).finally(settle)
     if (signal?.aborted) abort()
     else signal?.addEventListener('abort', abort)

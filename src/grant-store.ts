@@ -187,6 +187,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
     async set(refreshToken, signIn = {}) {
       if (!isText(refreshToken)) throw new ConfigError('"refreshToken" must be a non-empty string')
+      if (refreshToken.trim() !== refreshToken) throw new ConfigError('"refreshToken" has leading or trailing whitespace, such as a line break from an .env file')
       rejectUnknown(signIn, ['accessToken', 'expiresIn', 'scope'])
       const { accessToken, expiresIn, scope } = signIn
       if (accessToken !== undefined && !isText(accessToken)) throw new ConfigError('Option "accessToken" must be a non-empty string')

@@ -1,7 +1,6 @@
 import * as v from 'valibot'
 import { ConfigError, type StorageError } from './errors.js'
-import { unknownOption } from './option-names.js'
-import { isStringArray, parseWith, string, text } from './schemas.js'
+import { fn, isStringArray, parseWith, string, text } from './schemas.js'
 import type { TokenStorage } from './storage/types.js'
 import { memoryStorage } from './storage/memory.js'
 import type { ClientAuthentication, RetryOptions, TokenEndpointConfig } from './token-request.js'
@@ -67,39 +66,47 @@ export interface ClientConfig {
 // Checked by `strings` below: valibot's `record` would add more code than the whole check.
 // A plain object: a `Headers` or `Map` would pass as an object and lose its entries.
 const record = v.optional(
-  v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value))),
+  v.custom<Record<string, unknown>>(
+    (value) => typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value)),
+    'must be a plain object of strings',
+  ),
   {},
 )
 // Up to setTimeout's 32-bit limit, beyond which timers fire at once.
 const atLeast = (min: number, fallback: number) =>
   v.optional(v.custom<number>((value) => typeof value === 'number' && value >= min && value <= 2 ** 31 - 1, `must be a number from ${min} to 2147483647`), fallback)
-const fn = v.custom<(...args: never[]) => unknown>((value) => typeof value === 'function')
 const CLIENT_AUTHENTICATIONS: unknown[] = ['auto', 'basic', 'body']
 
-const url = v.custom<string | URL>((value) => typeof value === 'string' || value instanceof URL)
+const isUrl = (value: unknown) => typeof value === 'string' || value instanceof URL
 
 const OptionsSchema = v.strictObject({
-  tokenUrl: url,
-  revocationUrl: v.optional(url),
+  tokenUrl: v.custom<string | URL>(isUrl, 'must be the token endpoint URL'),
+  revocationUrl: v.optional(v.custom<string | URL>(isUrl, 'must be the revocation endpoint URL')),
   clientId: text,
   // An empty string (an unset environment variable) counts as absent: a public client, and a
   // stored grant may resume.
   clientSecret: v.optional(string),
   refreshToken: v.optional(string),
-  scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value))),
+  scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value), 'must be a string or an array of strings')),
   clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value), "must be 'auto', 'basic' or 'body'"), 'auto'),
-  authorizationHeader: v.optional(v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }), {}),
+  authorizationHeader: v.optional(
+    v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }, 'must be an object { name?, pattern? }'),
+    {},
+  ),
   grantType: v.optional(text, 'refresh_token'),
-  tokenRequest: v.optional(v.strictObject({ headers: record, body: record }), {}),
-  storage: v.optional(v.object({ get: fn, set: fn, delete: fn })),
+  tokenRequest: v.optional(v.strictObject({ headers: record, body: record }, 'must be an object { headers?, body? }'), {}),
+  storage: v.optional(v.object({ get: fn, set: fn, delete: fn }, 'must be a TokenStorage: an object with get, set and delete')),
   storageKey: v.optional(text),
   expiryLeewaySeconds: atLeast(0, 30),
   fetch: v.optional(fn),
   timeoutMs: atLeast(1, 10_000),
-  retry: v.optional(v.strictObject({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }), {}),
-  allowedOrigins: v.optional(v.custom<string[]>(isStringArray)),
+  retry: v.optional(
+    v.strictObject({ attempts: atLeast(1, 3), baseDelayMs: atLeast(0, 250), maxDelayMs: atLeast(0, 5_000) }, 'must be an object with attempts, baseDelayMs, maxDelayMs'),
+    {},
+  ),
+  allowedOrigins: v.optional(v.custom<string[]>(isStringArray, 'must be an array of origins')),
   onStorageError: v.optional(fn),
-})
+}, 'must be an object')
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
 
@@ -141,16 +148,25 @@ function endpointUrl(value: string | URL, name: string): URL {
   return url
 }
 
+/** An `allowedOrigins` entry as an origin; one with a path, query or fragment is refused, not cut. */
+function parseOrigin(value: string): string {
+  const url = parseUrl(value, 'allowedOrigins')
+  if (url.href !== `${url.origin}/`) throw fail('allowedOrigins', 'must hold only origins, such as https://api.example.com')
+  return url.origin
+}
+
 /**
  * Validates `createRefreshClient` options and fills in defaults. Throws a `ConfigError` naming
  * the bad option; messages never repeat an option's value.
  */
 export function parseOptions(options: RefreshClientOptions): ClientConfig {
   // Strict objects, so a misspelt `clientSecret` is an error rather than a public client.
-  const o = parseWith(OptionsSchema, options, (field = 'options', problem, unknown) =>
-    fail(field, unknown ? unknownOption(field, Object.keys(OptionsSchema.entries)) : problem || 'is missing or invalid'),
-  )
+  const o = parseWith(OptionsSchema, options, (message) => new ConfigError(message))
   const clientSecret = o.clientSecret || undefined
+  // Refused, not trimmed: a silent trim would hide which of the two values the provider holds.
+  for (const name of ['clientId', 'clientSecret', 'refreshToken'] as const) {
+    if (o[name]?.trim() !== o[name]) throw fail(name, 'has leading or trailing whitespace, such as a line break from an .env file')
+  }
   const tokenUrl = endpointUrl(o.tokenUrl, 'tokenUrl')
   const { name, pattern } = o.authorizationHeader
   if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')
@@ -162,6 +178,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   return {
     endpoint: {
       tokenUrl: tokenUrl.href,
+      host: tokenUrl.host,
       clientId: o.clientId,
       clientSecret,
       clientAuthentication: o.clientAuthentication,
@@ -181,7 +198,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
     storage: options.storage ?? memoryStorage(),
     storageKey: o.storageKey ?? `oauth-refresh:${o.clientId}@${tokenUrl.href}`,
     leewayMs: o.expiryLeewaySeconds * 1000,
-    allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map((origin) => parseUrl(origin, 'allowedOrigins').origin)),
+    allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map(parseOrigin)),
     onStorageError: o.onStorageError as ClientConfig['onStorageError'],
   }
 }

@@ -18,6 +18,8 @@ export interface RetryOptions {
 /** Everything needed to send refresh requests to one token endpoint. */
 export interface TokenEndpointConfig {
   tokenUrl: string
+  /** The token URL's host, named by error messages. */
+  host: string
   clientId: string
   clientSecret: string | undefined
   clientAuthentication: ClientAuthentication
@@ -67,8 +69,20 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const inDoubt = (cause: OAuthRefreshError) =>
-  new TokenRequestError('REFRESH_IN_DOUBT', 'Refresh answer lost; the grant is kept for the next try', { cause, status: cause.status })
+/**
+ * Calls `expire` after `ms` milliseconds unless the returned function is called first. A
+ * process that was paused (a closed lid, a debugger, a frozen tab) resumes with its due timers
+ * run before the I/O that arrived meanwhile is read, so the deadline waits one more turn: an
+ * answer already received wins over it.
+ */
+export function deadline(ms: number, expire: () => void): () => void {
+  let timer = setTimeout(() => (timer = setTimeout(expire)), ms)
+  return () => clearTimeout(timer)
+}
+
+/** What became of one request: the status the endpoint answered, or how its answer was lost. */
+const outcome = (error: OAuthRefreshError) =>
+  error.status ? `answered ${error.status}${error instanceof OAuthError ? ` ${error.error}` : ''}` : `answer lost (${error.code === 'TIMEOUT' ? 'timeout' : 'connection closed'})`
 
 function networkFailure(error: unknown, host: string): Failure {
   if (error instanceof TokenRequestError && error.code === 'TIMEOUT') return { error, inDoubt: true }
@@ -88,6 +102,14 @@ function networkFailure(error: unknown, host: string): Failure {
  */
 export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
   let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
+
+  /** A refresh whose `first` request may have rotated the token, and whose retry ended in `last`. */
+  const inDoubt = (first: OAuthRefreshError, last: OAuthRefreshError) =>
+    new TokenRequestError(
+      'REFRESH_IN_DOUBT',
+      `Token endpoint ${config.host}: ${outcome(first)}${first === last ? '' : `, then ${outcome(last)}`}; the refresh token is kept, since the server may or may not have rotated it`,
+      { cause: last, status: last.status },
+    )
 
   function send(refreshToken: string, method: Method): Promise<TokenAnswer> {
     const body = new URLSearchParams(config.body)
@@ -109,10 +131,9 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
       if (method === 'body') body.set('client_secret', config.clientSecret!)
     }
     const controller = new AbortController()
-    const timer = setTimeout(
-      () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`)),
-      config.timeoutMs,
-    )
+    // Not a plain timer: after a pause, an abort before the answer in the socket is read would
+    // be retried with the same refresh token, which the provider then sees twice.
+    const stop = deadline(config.timeoutMs, () => controller.abort(new TokenRequestError('TIMEOUT', `Token request took over ${config.timeoutMs} ms`)))
     try {
       // No cookies or ambient credentials: the client authenticates itself. Caching needs no
       // setting: POST answers are not cached, and servers send no-store (RFC 6749 §5.1).
@@ -126,13 +147,14 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     } catch (error) {
       throw controller.signal.aborted ? controller.signal.reason : error
     } finally {
-      clearTimeout(timer)
+      stop()
     }
   }
 
   async function refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse> {
     let method = remembered
-    let doubted = false
+    // The first failure after which the server may have processed the request.
+    let doubt: OAuthRefreshError | undefined
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
       try {
@@ -142,30 +164,30 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
           remembered = method
           return tokens
         }
-        const error = parseErrorResponse(answer, secrets)
+        const error = parseErrorResponse(answer, secrets, config.host)
         if (answer.status !== 408 && answer.status !== 429 && answer.status < 500) {
           if (method === 'basic' && config.clientAuthentication === 'auto' && (error.status === 401 || isOAuthError(error, 'invalid_client'))) {
             method = 'body'
             attempt--
             continue
           }
-          throw doubted && isOAuthError(error, 'invalid_grant') ? inDoubt(error) : error
+          throw doubt && isOAuthError(error, 'invalid_grant') ? inDoubt(doubt, error) : error
         }
         failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
       } catch (error) {
         // Rethrows the SDK's own verdicts (an OAuth error, a bad response); keeps network faults.
-        // The host is only named on failure: no second URL parse on the way to a token.
-        failure = networkFailure(error, new URL(config.tokenUrl).host)
+        failure = networkFailure(error, config.host)
       }
-      if (failure.inDoubt && doubted) throw inDoubt(failure.error)
-      doubted ||= failure.inDoubt
+      if (failure.inDoubt && doubt) throw inDoubt(doubt, failure.error)
+      if (failure.inDoubt) doubt = failure.error
       const delay = failure.retryAfterMs ?? Math.random() * Math.min(config.retry.maxDelayMs, config.retry.baseDelayMs * 2 ** (attempt - 1))
-      if (attempt >= config.retry.attempts || delay > config.retry.maxDelayMs) throw doubted ? inDoubt(failure.error) : failure.error
+      if (attempt >= config.retry.attempts || delay > config.retry.maxDelayMs) throw doubt ? inDoubt(doubt, failure.error) : failure.error
       await sleep(delay)
     }
   }
 
   async function revoke(url: string, refreshToken: string): Promise<void> {
+    const { host } = new URL(url)
     const body = new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' })
     let answer: TokenAnswer
     try {
@@ -173,10 +195,10 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
       // 'auto' before any refresh: a server that refuses Basic is asked again with the body.
       if (answer.status === 401 && remembered === 'basic' && config.clientAuthentication === 'auto') answer = await post(url, body, 'body')
     } catch (error) {
-      throw networkFailure(error, new URL(url).host).error
+      throw networkFailure(error, host).error
     }
     // RFC 7009 §2.2: 200 also for a token that was already invalid.
-    if (answer.status !== 200) throw parseErrorResponse(answer, [config.clientSecret, refreshToken])
+    if (answer.status !== 200) throw parseErrorResponse(answer, [config.clientSecret, refreshToken], host)
   }
 
   return { refresh, revoke }

@@ -108,17 +108,17 @@ const redact = (text: string | undefined, secrets: readonly (string | undefined)
 
 /**
  * Turns an error answer into an `OAuthError` when it is an RFC 6749 §5.2 error object, or into
- * an `HTTP_ERROR` otherwise. Server text is scrubbed of `secrets`: a hostile or careless server
- * may echo the refresh token back.
+ * an `HTTP_ERROR` naming the endpoint's `host` otherwise. Server text is scrubbed of `secrets`:
+ * a hostile or careless server may echo the refresh token back.
  */
-export function parseErrorResponse(answer: TokenAnswer, secrets: readonly (string | undefined)[]): OAuthRefreshError {
+export function parseErrorResponse(answer: TokenAnswer, secrets: readonly (string | undefined)[], host: string): OAuthRefreshError {
   let body: unknown
   try {
     body = parseJson(answer)
   } catch {}
   const { status } = answer
   const result = v.safeParse(ErrorSchema, body)
-  if (!result.success) return new TokenRequestError('HTTP_ERROR', `Token endpoint answered ${status}`, { status })
+  if (!result.success) return new TokenRequestError('HTTP_ERROR', `Token endpoint ${host} answered ${status}`, { status })
   const { error_description, error_uri } = body as Record<string, unknown>
   return new OAuthError(status, redact(result.output.error, secrets)!, redact(optionalText(error_description), secrets), redact(optionalText(error_uri), secrets))
 }

@@ -52,6 +52,9 @@ const refreshWith = async (faults: Fault[], serverOptions?: LocalServerOptions, 
   return { ...setup, result: setup.client.getAccessToken({ forceRefresh: true }) }
 }
 
+const hostOf = (server: LocalServer) => new URL(server.tokenUrl).host
+const kept = 'the refresh token is kept, since the server may or may not have rotated it'
+
 async function expectRefreshed(setup: Awaited<ReturnType<typeof refreshWith>>, hits: number) {
   const token = await setup.result
   expect(token).not.toBe(setup.token)
@@ -68,6 +71,7 @@ describe('transient faults the server did not process: bounded retries', () => {
     const setup = await refreshWith(Array(3).fill({ status: 503 }))
     const error = await failure(setup.result, 'HTTP_ERROR')
     expect(error.status).toBe(503)
+    expect(error.message).toBe(`Token endpoint ${hostOf(setup.server)} answered 503`)
     expect(setup.hits()).toBe(3)
     expect(await setup.storage.get(KEY)).toEqual(setup.before)
     await expectRefreshed({ ...setup, result: setup.client.getAccessToken({ forceRefresh: true }) }, 4)
@@ -126,13 +130,14 @@ describe('faults after which the refresh may have been processed: in doubt', () 
     await expectRefreshed(await refreshWith([fault]), 2)
   })
 
-  it.each<[string, Fault[]]>([
-    ['two 5xx', [{ status: 500 }, { status: 502 }]],
-    ['a reset, then a 504', [{ reset: 'before' }, { status: 504 }]],
-    ['a 502, then 503s until the attempts run out', [{ status: 502 }, { status: 503 }, { status: 503 }]],
-  ])('throws REFRESH_IN_DOUBT after %s and keeps the stored grant', async (_, faults) => {
+  it.each<[string, Fault[], string]>([
+    ['two 5xx', [{ status: 500 }, { status: 502 }], 'answered 500, then answered 502'],
+    ['a reset, then a 504', [{ reset: 'before' }, { status: 504 }], 'answer lost (connection closed), then answered 504'],
+    ['a 502, then 503s until the attempts run out', [{ status: 502 }, { status: 503 }, { status: 503 }], 'answered 502, then answered 503'],
+  ])('throws REFRESH_IN_DOUBT after %s, saying what each answer was, and keeps the stored grant', async (_, faults, outcomes) => {
     const setup = await refreshWith(faults)
-    await failure(setup.result, 'REFRESH_IN_DOUBT')
+    const error = await failure(setup.result, 'REFRESH_IN_DOUBT')
+    expect(error.message).toBe(`Token endpoint ${hostOf(setup.server)}: ${outcomes}; ${kept}`)
     expect(setup.hits()).toBe(faults.length)
     expect(await setup.storage.get(KEY)).toEqual(setup.before)
   })
@@ -140,6 +145,7 @@ describe('faults after which the refresh may have been processed: in doubt', () 
   it('treats invalid_grant after a lost, processed answer as REFRESH_IN_DOUBT and keeps the grant', async () => {
     const setup = await refreshWith([{ reset: 'after' }])
     const error = await failure(setup.result, 'REFRESH_IN_DOUBT')
+    expect(error.message).toBe(`Token endpoint ${hostOf(setup.server)}: answer lost (connection closed), then answered 400 invalid_grant; ${kept}`)
     expect(error.cause).toBeInstanceOf(OAuthRefreshError)
     expect(setup.hits()).toBe(2)
     expect(setup.server.tokenRequests.at(-1)?.form.refresh_token).toBe(setup.before?.refreshToken)
@@ -150,6 +156,7 @@ describe('faults after which the refresh may have been processed: in doubt', () 
     const setup = await refreshWith([{ hang: true }, { hang: true }], undefined, { timeoutMs: 100 })
     const error = await failure(setup.result, 'REFRESH_IN_DOUBT')
     expect((error.cause as OAuthRefreshError).code).toBe('TIMEOUT')
+    expect(error.message).toBe(`Token endpoint ${hostOf(setup.server)}: answer lost (timeout), then answer lost (timeout); ${kept}`)
     expect(setup.hits()).toBe(2)
     expect(await setup.storage.get(KEY)).toEqual(setup.before)
     await expectRefreshed(await refreshWith([{ hang: true }], undefined, { timeoutMs: 100 }), 2)
@@ -183,6 +190,16 @@ describe('invalid_grant without doubt', () => {
     expect([(error as OAuthError).error, error.status]).toEqual(['invalid_grant', 400])
     expect(setup.hits()).toBe(hits)
     expect(await setup.storage.get(KEY)).toBeUndefined()
+  })
+})
+
+describe('an error status the server did not send as an OAuth error', () => {
+  it('names the token endpoint host in a 404, sends it once and keeps the grant', async () => {
+    const setup = await refreshWith([{ status: 404 }])
+    const error = await failure(setup.result, 'HTTP_ERROR')
+    expect(error.message).toBe(`Token endpoint ${hostOf(setup.server)} answered 404`)
+    expect(setup.hits()).toBe(1)
+    expect(await setup.storage.get(KEY)).toEqual(setup.before)
   })
 })
 

@@ -113,6 +113,7 @@ describe('setRefreshToken', () => {
 
   it.each([
     [[''], '"refreshToken" must be a non-empty string'],
+    [['rt\n'], '"refreshToken" has leading or trailing whitespace'],
     [['rt', { accessToken: 5 }], 'Option "accessToken" must be a non-empty string'],
     [['rt', { expiresIn: -1 }], 'Option "expiresIn" must be a number of seconds above 0'],
     [['rt', { scope: ['a'] }], 'Option "scope" must be a string'],

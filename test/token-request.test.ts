@@ -1,13 +1,15 @@
 import { createServer } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { LocalServerOptions } from '../examples/local-server/server.mjs'
-import { createTokenEndpoint, retryAfterMs, type TokenEndpointConfig } from '../src/token-request.js'
+import { createTokenEndpoint, deadline, retryAfterMs, type TokenEndpointConfig } from '../src/token-request.js'
 import { serve } from './support/loopback.js'
 
 async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: LocalServerOptions = {}) {
   const server = await serve(serverOptions)
+  const tokenUrl = config.tokenUrl ?? server.tokenUrl
   const endpoint = createTokenEndpoint({
-    tokenUrl: server.tokenUrl,
+    tokenUrl,
+    host: new URL(tokenUrl).host,
     clientId: 'demo-client',
     clientSecret: 'demo-secret',
     clientAuthentication: 'auto',
@@ -96,7 +98,7 @@ describe('createTokenEndpoint', () => {
   it('never follows a redirect of the token endpoint', async () => {
     const { server } = await setup()
     const target = `${server.origin}/redirect?to=${encodeURIComponent(server.tokenUrl)}&status=307`
-    const endpoint = createTokenEndpoint({ tokenUrl: target, clientId: 'demo-client', clientSecret: 'demo-secret', clientAuthentication: 'auto', grantType: 'refresh_token', scope: undefined, headers: {}, body: {}, fetch, timeoutMs: 1_000, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
+    const endpoint = createTokenEndpoint({ tokenUrl: target, host: server.origin.slice(7), clientId: 'demo-client', clientSecret: 'demo-secret', clientAuthentication: 'auto', grantType: 'refresh_token', scope: undefined, headers: {}, body: {}, fetch, timeoutMs: 1_000, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
     await expect(endpoint.refresh(server.validRefreshToken, [])).rejects.toMatchObject({ code: 'UNEXPECTED_REDIRECT', status: 307 })
     expect(server.tokenHits).toBe(0)
   })
@@ -133,5 +135,27 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0)
     expect(retryAfterMs('soon', now)).toBeUndefined()
     expect(retryAfterMs(null, now)).toBeUndefined()
+  })
+})
+
+describe('deadline', () => {
+  it('expires one timer turn after its time, so that I/O read in between can stop it first', () => {
+    vi.useFakeTimers()
+    try {
+      const expired = vi.fn()
+      deadline(100, expired)
+      vi.advanceTimersToNextTimer()
+      expect(expired, 'not in the turn its time came').not.toHaveBeenCalled()
+      vi.advanceTimersToNextTimer()
+      expect(expired).toHaveBeenCalledOnce()
+      const stopped = vi.fn()
+      const stop = deadline(100, stopped)
+      vi.advanceTimersToNextTimer()
+      stop()
+      vi.runAllTimers()
+      expect(stopped, 'stopped in the extra turn').not.toHaveBeenCalled()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

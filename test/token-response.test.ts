@@ -67,23 +67,23 @@ describe('lifetimeSeconds', () => {
 
 describe('parseErrorResponse', () => {
   it('turns an RFC 6749 §5.2 body into an OAuthError', () => {
-    const error = parseErrorResponse(answer('{"error":"invalid_grant","error_description":"expired","error_uri":"https://e/x"}', 400), [])
+    const error = parseErrorResponse(answer('{"error":"invalid_grant","error_description":"expired","error_uri":"https://e/x"}', 400), [], 'auth.example')
     expect(error).toMatchObject({ name: 'OAuthError', code: 'OAUTH_ERROR', error: 'invalid_grant', errorDescription: 'expired', errorUri: 'https://e/x', status: 400 })
   })
 
   it('reads an error whose optional fields are null', () => {
-    expect(parseErrorResponse(answer('{"error":"invalid_grant","error_description":null}', 400), [])).toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_grant', errorDescription: undefined })
+    expect(parseErrorResponse(answer('{"error":"invalid_grant","error_description":null}', 400), [], 'auth.example')).toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_grant', errorDescription: undefined })
   })
 
   it('redacts secrets a server echoes back', () => {
-    const error = parseErrorResponse(answer('{"error":"invalid_grant","error_description":"token rt-secret-1 is dead","error_uri":"https://e/?t=rt-secret-1"}', 400), ['rt-secret-1', undefined])
+    const error = parseErrorResponse(answer('{"error":"invalid_grant","error_description":"token rt-secret-1 is dead","error_uri":"https://e/?t=rt-secret-1"}', 400), ['rt-secret-1', undefined], 'auth.example')
     expect(JSON.stringify(error.toJSON()) + error.message).not.toContain('rt-secret-1')
     expect(error).toMatchObject({ errorDescription: 'token [redacted] is dead' })
   })
 
   it('gives HTTP_ERROR for a body that is no OAuth error', () => {
-    expect(parseErrorResponse(answer('<h1>Bad gateway</h1>', 502, 'text/html'), [])).toMatchObject({ code: 'HTTP_ERROR', status: 502, name: 'TokenRequestError' })
-    expect(parseErrorResponse(answer('{"message":"nope"}', 403), [])).toMatchObject({ code: 'HTTP_ERROR', status: 403 })
+    expect(parseErrorResponse(answer('<h1>Bad gateway</h1>', 502, 'text/html'), [], 'auth.example')).toMatchObject({ code: 'HTTP_ERROR', status: 502, name: 'TokenRequestError', message: 'Token endpoint auth.example answered 502' })
+    expect(parseErrorResponse(answer('{"message":"nope"}', 403), [], 'auth.example')).toMatchObject({ code: 'HTTP_ERROR', status: 403 })
   })
 })
 

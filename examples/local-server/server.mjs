@@ -45,6 +45,9 @@ import { randomUUID } from 'node:crypto'
  * @property {boolean} [omitAccessToken] Process the grant but leave `access_token` out.
  * @property {string} [error] Answer an RFC 6749 §5.2 error (400, or 401 for `invalid_client`).
  * @property {string} [errorDescription] `error_description` of that error.
+ * @property {() => unknown} [beforeAnswer] Awaited before a token answer is written, its grant
+ *   already processed: e.g. to stop the client's process, so that the answer reaches the socket
+ *   of a paused process.
  */
 
 /**
@@ -348,6 +351,7 @@ export async function startLocalServer(options = {}) {
 
     const body = issueTokens(form, fault)
     if (fault.reset === 'after') return req.socket.destroy()
+    await fault.beforeAnswer?.()
     send(res, 200, retryAfter, JSON.stringify(body))
   }
 
