@@ -1,10 +1,11 @@
+import * as v from 'valibot'
 import { createAuthorizedFetch } from './authorized-fetch.js'
 import { ConfigError, NoGrantError, type OAuthRefreshError, TokenRequestError } from './errors.js'
 import { createEvents, type Listener, type RefreshClientEvents, type RefreshReason, type TokenSet } from './events.js'
 import { createGrantStore, type Grant, type SignIn } from './grant-store.js'
 import { exclusive } from './lock.js'
-import { rejectUnknown } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
+import { parseWith } from './schemas.js'
 import type { StoredTokenSet } from './storage/types.js'
 import { createTokenEndpoint, deadline, isOAuthError } from './token-request.js'
 
@@ -68,6 +69,9 @@ export interface RefreshClient {
 }
 
 const noop = () => {}
+
+const ClearSchema = v.strictObject({ revoke: v.optional(v.custom<boolean>((value) => typeof value === 'boolean', 'must be true or false')) }, 'must be an object')
+const KeepAliveSchema = v.strictObject({ maxIdleMs: v.custom<number>((value) => typeof value === 'number' && value >= 0, 'must be a number of milliseconds') }, 'must be an object')
 
 /** The token set a caller may see: the grant without its refresh token or fingerprint. */
 function tokenSet({ refreshToken, grantId, ...rest }: Grant): TokenSet {
@@ -229,14 +233,14 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     getTokenSet: async (options = {}) => tokenSet(await token(options.forceRefresh === true, undefined, options.signal)),
     fetch: createAuthorizedFetch(config, async (stale, signal) => (await token(false, stale, signal)).accessToken),
     async clear(options = {}) {
-      rejectUnknown(options, ['revoke'])
+      const { revoke } = parseWith(ClearSchema, options, (message) => new ConfigError(message))
       const { revocationUrl } = config
-      if (options.revoke && !revocationUrl) throw new ConfigError('Option "revocationUrl" is required by clear({ revoke: true })')
+      if (revoke && !revocationUrl) throw new ConfigError('Option "revocationUrl" is required by clear({ revoke: true })')
       let result: ClearResult = { revoked: false }
       // The newest refresh token is revoked, never one that a refresh in flight is spending.
-      if (options.revoke) await settled()
+      if (revoke) await settled()
       await store.clear(
-        options.revoke
+        revoke
           ? async (grant) => {
             if (!grant) return { reason: 'cleared' }
             try {
@@ -254,9 +258,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     },
     setRefreshToken: store.set,
     async keepAlive(options) {
-      rejectUnknown(options, ['maxIdleMs'])
-      const { maxIdleMs } = options
-      if (!(typeof maxIdleMs === 'number' && maxIdleMs >= 0)) throw new ConfigError('Option "maxIdleMs" must be a number of milliseconds')
+      const { maxIdleMs } = parseWith(KeepAliveSchema, options, (message) => new ConfigError(message))
       await settled()
       const done = { refreshed: false }
       await start('keep-alive', undefined, maxIdleMs, done)

@@ -1,8 +1,9 @@
+import * as v from 'valibot'
 import { ConfigError, NoGrantError, type NoGrantReason, type OAuthError, type OAuthRefreshError, StorageError } from './errors.js'
 import type { EndReason, Events, RefreshClientEvents } from './events.js'
 import { exclusive } from './lock.js'
-import { rejectUnknown } from './option-names.js'
-import type { ClientConfig } from './options.js'
+import { type ClientConfig, refuseWhitespace } from './options.js'
+import { parseWith, string, text } from './schemas.js'
 import type { StoredTokenSet } from './storage/types.js'
 
 /** A stored grant that holds an access token. */
@@ -56,7 +57,12 @@ function asStored(value: unknown): StoredTokenSet | undefined {
   throw new StorageError(`Storage returned ${typeof value === 'string' ? 'a string (no JSON.parse in get?)' : 'a value'} that is not a token set`)
 }
 
-const isText = (value: unknown) => typeof value === 'string' && value !== ''
+const SignInSchema = v.strictObject({
+  refreshToken: text,
+  accessToken: v.optional(text),
+  expiresIn: v.optional(v.custom<number>((value) => typeof value === 'number' && value > 0 && value < 1e9, 'must be a number of seconds above 0')),
+  scope: v.optional(string),
+})
 
 /**
  * Creates the store of one client's grant over `config.storage`. Storage wins over the
@@ -186,15 +192,8 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
     },
 
     async set(refreshToken, signIn = {}) {
-      if (!isText(refreshToken)) throw new ConfigError('"refreshToken" must be a non-empty string')
-      if (refreshToken.trim() !== refreshToken) throw new ConfigError('"refreshToken" has leading or trailing whitespace, such as a line break from an .env file')
-      rejectUnknown(signIn, ['accessToken', 'expiresIn', 'scope'])
-      const { accessToken, expiresIn, scope } = signIn
-      if (accessToken !== undefined && !isText(accessToken)) throw new ConfigError('Option "accessToken" must be a non-empty string')
-      if (expiresIn !== undefined && !(typeof expiresIn === 'number' && expiresIn > 0 && expiresIn < 1e9)) {
-        throw new ConfigError('Option "expiresIn" must be a number of seconds above 0')
-      }
-      if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
+      const { accessToken, expiresIn, scope } = parseWith(SignInSchema, { ...signIn, refreshToken }, (message) => new ConfigError(message))
+      refuseWhitespace('refreshToken', refreshToken)
       const now = Date.now()
       const next: StoredTokenSet = {
         refreshToken,

@@ -136,6 +136,11 @@ function parseUrl(value: string, name: string): URL {
   }
 }
 
+/** Refused, not trimmed: a silent trim would hide which of the two values the provider holds. */
+export function refuseWhitespace(name: string, value: string | undefined) {
+  if (value?.trim() !== value) throw fail(name, 'has leading or trailing whitespace, such as a line break from an .env file')
+}
+
 /** An authorization server endpoint: `https:` (or `http:` on loopback), no credentials, no fragment. */
 function endpointUrl(value: string | URL, name: string): URL {
   const url = parseUrl(String(value), name)
@@ -163,10 +168,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   // Strict objects, so a misspelt `clientSecret` is an error rather than a public client.
   const o = parseWith(OptionsSchema, options, (message) => new ConfigError(message))
   const clientSecret = o.clientSecret || undefined
-  // Refused, not trimmed: a silent trim would hide which of the two values the provider holds.
-  for (const name of ['clientId', 'clientSecret', 'refreshToken'] as const) {
-    if (o[name]?.trim() !== o[name]) throw fail(name, 'has leading or trailing whitespace, such as a line break from an .env file')
-  }
+  for (const name of ['clientId', 'clientSecret', 'refreshToken'] as const) refuseWhitespace(name, o[name])
   const tokenUrl = endpointUrl(o.tokenUrl, 'tokenUrl')
   const { name, pattern } = o.authorizationHeader
   if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')

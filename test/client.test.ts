@@ -646,7 +646,7 @@ describe('keepAlive', () => {
 
   it('refuses a missing or negative maxIdleMs with a ConfigError', async () => {
     const { client, server } = await setup()
-    await expect(client.keepAlive({} as never)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: 'Option "maxIdleMs" must be a number of milliseconds' })
+    await expect(client.keepAlive({} as never)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: 'Option "maxIdleMs" is required: a number of milliseconds' })
     await expect(client.keepAlive({ maxIdleMs: -1 })).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
     await expect(client.keepAlive({ maxIdleMs: 1, idle: 2 } as never)).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
     expect(server.tokenRequests).toHaveLength(0)
