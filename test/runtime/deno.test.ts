@@ -71,7 +71,7 @@ describe('examples/deno', () => {
     const cwd = join(await consumer.add('examples', 'examples/deno'), 'deno')
     // Resolve npm: specifiers from the project's node_modules, where the packed package is.
     const flags = ['--node-modules-dir=manual']
-    await deno(cwd, ['check', ...flags, 'main.ts', 'server.ts'])
+    await deno(cwd, ['check', ...flags, 'main.ts', 'server.ts', 'keep-alive.ts'])
 
     const args = ['run', ...flags, ...permissions, 'main.ts']
     expect(await deno(cwd, args, env(server, CREDENTIALS.refreshToken))).toMatch(/^200 OK\n.*"ok":true/)
