@@ -4,7 +4,7 @@ import { createGrantStore, type Grant } from './grant-store.js'
 import { exclusive } from './lock.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import type { StoredTokenSet } from './storage/types.js'
-import { createTokenEndpoint, isOAuthError } from './token-request.js'
+import { createTokenEndpoint } from './token-request.js'
 
 /** Options of `getAccessToken`. */
 export interface GetAccessTokenOptions {
@@ -102,9 +102,9 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       if ((!force || retried) && isFresh(current, stale)) return current
       let answer
       try {
-        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
+        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken], async () => {})
       } catch (error) {
-        if (!isOAuthError(error, 'invalid_grant')) throw error
+        if (!endpoint.endsGrant(error)) throw error
         current = await store.replacement(current)
         if (!current || retried) throw error
         continue
