@@ -190,10 +190,12 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
           //   refresh token only by issuing its successor (§6), which would be in the answer.
           //   invalid_request in particular names a request the server could not take as it
           //   came (a parameter missing or repeated, credentials where it does not read them):
-          //   found while reading the request, before the grant is processed. Had a server
-          //   spent the token and answered an error all the same, the grant would be lost
-          //   already (its successor never reached us); the retry then presents a dead token,
-          //   is told so, and costs nothing more.
+          //   found while reading the request, before the grant is processed. Where a provider
+          //   says invalid_request of a dead token (Zoom, X), the retry meets the same refusal,
+          //   having spent nothing: the token was dead already. Had a server spent the token and
+          //   answered an error all the same, the grant would be lost already (its successor
+          //   never reached us); the retry then presents a dead token, is told so, and costs
+          //   nothing more.
           if (method === 'basic' && config.clientAuthentication === 'auto' && !endsGrant(error)) {
             refusal = error
             method = 'body'
