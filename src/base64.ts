@@ -24,3 +24,23 @@ function base64Ascii(text: string): string {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
  */
 export const basicCredentials = (id: string, secret: string): string => base64Ascii(`${formEncode(id)}:${formEncode(secret)}`)
+
+/**
+ * The UTF-8 text of unpadded base64url (RFC 4648 §5), as JWTs use it (RFC 7515 §2), or
+ * undefined when `text` holds any other character: the SDK's own decoder, no `atob` (which
+ * yields Latin-1 characters, not UTF-8 text, and differs in what it refuses).
+ */
+export function base64UrlText(text: string): string | undefined {
+  if (!/^[\w-]*$/.test(text)) return undefined
+  const bytes: number[] = []
+  let bits = 0
+  let buffer = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    // '-', '_', a–z, A–Z, 0–9: only these pass the test above.
+    buffer = (buffer << 6) | (c === 45 ? 62 : c === 95 ? 63 : c > 96 ? c - 71 : c > 64 ? c - 65 : c + 4)
+    bits += 6
+    if (bits >= 8) bytes.push((buffer >> (bits -= 8)) & 255)
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes))
+}

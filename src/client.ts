@@ -7,7 +7,7 @@ import { exclusive } from './lock.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import { parseWith } from './schemas.js'
 import type { StoredTokenSet } from './storage/types.js'
-import { createTokenEndpoint, deadline, isOAuthError } from './token-request.js'
+import { createTokenEndpoint, deadline } from './token-request.js'
 
 /** Options of `getAccessToken` and `getTokenSet`. */
 export interface GetAccessTokenOptions {
@@ -170,10 +170,17 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       const wanted = reason === 'keep-alive' ? isIdle(current, maxIdleMs) : (reason === 'forced' && !retried) || !isFresh(current, stale)
       if (!wanted) return current as Grant
       let answer
+      let rotated: StoredTokenSet | undefined
       try {
-        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
+        const { accessToken, expiresAt, ...kept } = current
+        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, accessToken], async (refreshToken) => {
+          // The old refresh token is spent: from here on only this one may be sent, and it is
+          // stored even if the rest of the answer is unusable.
+          store.hold((rotated = { ...kept, refreshToken, obtainedAt: Date.now() }), at)
+        })
       } catch (error) {
-        if (!isOAuthError(error, 'invalid_grant')) throw error
+        if (rotated) await store.save(rotated, at)
+        if (!endpoint.endsGrant(error)) throw error
         current = await store.replacement(current, error)
         if (!current || retried) throw error
         continue

@@ -64,15 +64,22 @@ export class ConfigError extends OAuthRefreshError {
 }
 
 /**
- * An error response from the token endpoint (RFC 6749 §5.2), such as `invalid_grant`.
+ * An error answer of the token endpoint (RFC 6749 §5.2), such as `invalid_grant`; also an
+ * `error` member in a 2xx answer (GitHub, Slack) and a provider's own error body (HubSpot,
+ * Strava, Zoom, …), read as `answerError` in token-response.ts documents. Its message names
+ * the code.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class OAuthError extends OAuthRefreshError {
   override name = 'OAuthError'
-  /** The `error` code the server sent, e.g. `invalid_grant`. */
+  /**
+   * The provider's code, with any known secret removed: RFC 6749's `error` (`invalid_grant`),
+   * else a code from the provider's own shape (HubSpot's `BAD_REFRESH_TOKEN`, Strava's
+   * `RefreshToken.invalid`).
+   */
   declare readonly error: string
-  /** The server's `error_description`, with any known secret removed. */
+  /** The server's `error_description` (or its own `message`, `reason`), with any known secret removed. */
   declare readonly errorDescription?: string | undefined
   /** The server's `error_uri`, with any known secret removed. */
   declare readonly errorUri?: string | undefined
@@ -87,8 +94,9 @@ export class OAuthError extends OAuthRefreshError {
 }
 
 /**
- * A token response the SDK cannot use: not JSON, HTML, not an object, no `access_token`, a
- * `token_type` other than bearer, or too large. Nothing from it is stored.
+ * A token response the SDK cannot use: neither JSON nor a form, HTML, not an object, no
+ * `access_token`, a sender-constrained `token_type` (DPoP) the header pattern does not name, or
+ * too large. A new refresh token in it has been handed over before it was refused.
  */
 export class TokenResponseError extends OAuthRefreshError {
   override name = 'TokenResponseError'

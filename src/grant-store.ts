@@ -33,6 +33,8 @@ export interface GrantStore {
   load(at: number): Promise<StoredTokenSet | undefined>
   /** Keeps `next` in memory, then in storage; a failed write is reported, not thrown. Throws when the grant was replaced or cleared since `at`. */
   save(next: StoredTokenSet, at: number): Promise<void>
+  /** Keeps `set` in memory only, until `save` stores it; not when the grant was replaced or cleared since `at`. */
+  hold(set: StoredTokenSet, at: number): void
   /** After the provider ended `dead` with `error`: a grant another context rotated meanwhile, or none. */
   replacement(dead: StoredTokenSet, error: OAuthError): Promise<StoredTokenSet | undefined>
   /** Starts a new grant from a sign-in, under the grant's lock. */
@@ -168,6 +170,10 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
       else if (!loaded && !grant && configured) adopt({ ...configured })
       loaded = true
       return grant
+    },
+
+    hold(set, at) {
+      if (at === epoch) adopt(set)
     },
 
     async save(next, at) {

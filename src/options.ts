@@ -4,6 +4,7 @@ import { fn, isStringArray, parseWith, string, text } from './schemas.js'
 import type { TokenStorage } from './storage/types.js'
 import { memoryStorage } from './storage/memory.js'
 import type { ClientAuthentication, RetryOptions, TokenEndpointConfig } from './token-request.js'
+import type { ReadError } from './token-response.js'
 
 /** Options of `createRefreshClient`, field by field an "OAuth 2.0 — Refresh Token" connector. */
 export interface RefreshClientOptions {
@@ -46,6 +47,18 @@ export interface RefreshClientOptions {
    * writes it again after the next refresh. Default: a warning on the console.
    */
   onStorageError?: ((error: StorageError) => void) | undefined
+  /**
+   * More error codes that say the grant is dead, for a provider the SDK does not know; compared
+   * in any case. They end the grant as `invalid_grant` does. Built in: `invalid_grant`,
+   * `bad_refresh_token` (GitHub, HubSpot), `invalid_refresh_token` (Slack), `RefreshToken.invalid` (Strava).
+   */
+  deadGrantErrors?: string[] | undefined
+  /**
+   * Reads the error in a token endpoint answer the built-in rule misreads: given the parsed body
+   * and the status of every answer, returns `{ error, errorDescription? }` (an `OAuthError`,
+   * secrets scrubbed) or undefined to leave the answer to the built-in rule.
+   */
+  readError?: ReadError | undefined
 }
 
 /** The validated, defaulted configuration the client runs on. */
@@ -106,6 +119,8 @@ const OptionsSchema = v.strictObject({
   ),
   allowedOrigins: v.optional(v.custom<string[]>(isStringArray, 'must be an array of origins')),
   onStorageError: v.optional(fn),
+  deadGrantErrors: v.optional(v.custom<string[]>(isStringArray), []),
+  readError: v.optional(fn),
 }, 'must be an object')
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]']
@@ -191,6 +206,9 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
       fetch: (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init)),
       timeoutMs: o.timeoutMs,
       retry: o.retry,
+      scheme: pattern.split('{{access_token}}')[0]!.trim(),
+      deadGrantErrors: o.deadGrantErrors,
+      readError: o.readError as ReadError | undefined,
     },
     refreshToken: o.refreshToken || undefined,
     revocationUrl: o.revocationUrl && endpointUrl(o.revocationUrl, 'revocationUrl').href,

@@ -1,6 +1,15 @@
 import { basicCredentials } from './base64.js'
 import { OAuthError, OAuthRefreshError, TokenRequestError } from './errors.js'
-import { parseErrorResponse, parseTokenResponse, readLimitedText, type TokenAnswer, type TokenResponse } from './token-response.js'
+import {
+  answerError,
+  parseTokenResponse,
+  readBody,
+  readLimitedText,
+  type ReadError,
+  rotatedRefreshToken,
+  type TokenAnswer,
+  type TokenResponse,
+} from './token-response.js'
 
 /** How the client authenticates to the token endpoint (RFC 6749 §2.3.1). */
 export type ClientAuthentication = 'auto' | 'basic' | 'body'
@@ -30,11 +39,23 @@ export interface TokenEndpointConfig {
   fetch: typeof fetch
   timeoutMs: number
   retry: RetryOptions
+  /** The scheme the header pattern names (`Bearer`, `DPoP`, …), for the `token_type` check. */
+  scheme: string
+  /** Error codes that end the grant besides the built-in ones (`DEAD_GRANT_ERRORS`). */
+  deadGrantErrors: string[]
+  readError: ReadError | undefined
 }
 
 /** Sends refresh requests; remembers which client authentication method the server accepted. */
 export interface TokenEndpoint {
-  refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse>
+  /**
+   * Refreshes with `refreshToken`. A 2xx answer that carries a new refresh token hands it to
+   * `rotated`, and waits for it, before anything else in the answer is judged: the old token is
+   * spent, so the new one must be kept even when the rest of the answer is unusable.
+   */
+  refresh(refreshToken: string, secrets: readonly (string | undefined)[], rotated: (refreshToken: string) => Promise<void>): Promise<TokenResponse>
+  /** Whether `error` says the grant is dead (see `DEAD_GRANT_ERRORS`), so it must never be sent again. */
+  endsGrant(error: unknown): error is OAuthError
   /**
    * Revokes `refreshToken` at `url` (RFC 7009) with the client authentication the token endpoint
    * accepted; resolves when the server confirmed it, throws its error otherwise.
@@ -51,13 +72,22 @@ interface Failure {
   retryAfterMs?: number | undefined
 }
 
+// What a server answers when it refuses how the client authenticated (or anything in the request).
+const REFUSALS = [400, 401, 403]
 // The server says it did not act on these, so repeating the request is safe.
 const NOT_PROCESSED = [408, 429, 503]
 // Failures before a byte was sent: undici's `cause.code`, or its `cause.message` for a port
 // fetch blocks (Fetch standard, "bad port").
 const NOT_SENT = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'bad port']
 
-/** Whether `error` is the token endpoint's OAuth error `code`, e.g. `invalid_grant`. */
+/**
+ * Error codes, compared in any case, that say the refresh token is dead: RFC 6749 §5.2's
+ * `invalid_grant`, GitHub's `bad_refresh_token` (which is also HubSpot's `BAD_REFRESH_TOKEN`),
+ * Slack's `invalid_refresh_token`, Strava's `RefreshToken.invalid` (see `answerError`).
+ */
+export const DEAD_GRANT_ERRORS = ['invalid_grant', 'bad_refresh_token', 'invalid_refresh_token', 'refreshtoken.invalid']
+
+/** Whether `error` is the token endpoint's OAuth error `code`, e.g. `invalid_client`. */
 export const isOAuthError = (error: unknown, code: string): error is OAuthError => error instanceof OAuthError && error.error === code
 
 /** Milliseconds from a `Retry-After` header, in seconds or as an HTTP date. */
@@ -151,33 +181,65 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     }
   }
 
-  async function refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse> {
+  const dead = [...DEAD_GRANT_ERRORS, ...config.deadGrantErrors].map((code) => code.toLowerCase())
+  const endsGrant = (error: unknown): error is OAuthError => error instanceof OAuthError && dead.includes(error.error.toLowerCase())
+
+  async function refresh(
+    refreshToken: string,
+    secrets: readonly (string | undefined)[],
+    rotated: (refreshToken: string) => Promise<void>,
+  ): Promise<TokenResponse> {
     let method = remembered
     // The first failure after which the server may have processed the request.
     let doubt: OAuthRefreshError | undefined
+    // Basic's refusal while the body is tried: the better report if the body is refused too.
+    let refusal: OAuthRefreshError | undefined
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
-      try {
-        const answer = await send(refreshToken, method)
-        if (answer.status >= 200 && answer.status < 300) {
-          const tokens = parseTokenResponse(answer)
+      // Rethrows the SDK's own verdicts (a redirect, a body too large); keeps network faults.
+      const answer = await send(refreshToken, method).catch((error: unknown) => networkFailure(error, config.host))
+      if ('text' in answer) {
+        const { status } = answer
+        const body = readBody(answer)
+        const next = status < 300 ? rotatedRefreshToken(body) : undefined
+        // The old refresh token is spent: the new one is handed over before anything else is
+        // judged, and nothing below retries with the old one.
+        if (next) await rotated(next)
+        let error = answerError(answer, body, secrets, config.readError, config.host)
+        if (!error) {
+          const tokens = parseTokenResponse(answer, body, config.scheme)
           remembered = method
           return tokens
         }
-        const error = parseErrorResponse(answer, secrets, config.host)
-        if (answer.status !== 408 && answer.status !== 429 && answer.status < 500) {
-          if (method === 'basic' && config.clientAuthentication === 'auto' && (error.status === 401 || isOAuthError(error, 'invalid_client'))) {
+        if (next) throw error
+        if (status !== 408 && status !== 429 && status < 500) {
+          // 'auto': Basic was refused, so the body is tried once. This spends no refresh token
+          // twice, whatever refused Basic (400, 401, 403, or an error in a 2xx) unless
+          // it says the grant is dead, when retrying is useless:
+          // - 401, or invalid_client: a server authenticates the client before it looks at the
+          //   grant (RFC 6749 §5.2, §6), so the refresh token was not even read.
+          // - any other error answer (400 invalid_request, a provider's own code, a proxy's 403,
+          //   GitHub's error with HTTP 200): it issues no token (§5.2), and a server rotates a
+          //   refresh token only by issuing its successor (§6), which would be in the answer.
+          //   invalid_request in particular names a request the server could not take as it
+          //   came (a parameter missing or repeated, credentials where it does not read them):
+          //   found while reading the request, before the grant is processed. Where a provider
+          //   says invalid_request of a dead token (Zoom, X), the retry meets the same refusal,
+          //   having spent nothing: the token was dead already. Had a server spent the token and
+          //   answered an error all the same, the grant would be lost already (its successor
+          //   never reached us); the retry then presents a dead token, is told so, and costs
+          //   nothing more.
+          if (method === 'basic' && config.clientAuthentication === 'auto' && (status < 300 || REFUSALS.includes(status)) && !endsGrant(error)) {
+            refusal = error
             method = 'body'
             attempt--
             continue
           }
-          throw doubt && isOAuthError(error, 'invalid_grant') ? inDoubt(doubt, error) : error
+          if (refusal && (status === 401 || isOAuthError(error, 'invalid_client'))) error = refusal
+          throw doubt && endsGrant(error) ? inDoubt(doubt, error) : error
         }
-        failure = { error, inDoubt: !NOT_PROCESSED.includes(answer.status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
-      } catch (error) {
-        // Rethrows the SDK's own verdicts (an OAuth error, a bad response); keeps network faults.
-        failure = networkFailure(error, config.host)
-      }
+        failure = { error, inDoubt: !NOT_PROCESSED.includes(status), retryAfterMs: retryAfterMs(answer.headers.get('retry-after')) }
+      } else failure = answer
       if (failure.inDoubt && doubt) throw inDoubt(doubt, failure.error)
       if (failure.inDoubt) doubt = failure.error
       const delay = failure.retryAfterMs ?? Math.random() * Math.min(config.retry.maxDelayMs, config.retry.baseDelayMs * 2 ** (attempt - 1))
@@ -193,13 +255,14 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     try {
       answer = await post(url, body, remembered)
       // 'auto' before any refresh: a server that refuses Basic is asked again with the body.
-      if (answer.status === 401 && remembered === 'basic' && config.clientAuthentication === 'auto') answer = await post(url, body, 'body')
+      if (answer.status >= 400 && answer.status < 500 && remembered === 'basic' && config.clientAuthentication === 'auto') answer = await post(url, body, 'body')
     } catch (error) {
       throw networkFailure(error, host).error
     }
-    // RFC 7009 §2.2: 200 also for a token that was already invalid.
-    if (answer.status !== 200) throw parseErrorResponse(answer, [config.clientSecret, refreshToken], host)
+    // RFC 7009 §2.2: 200 also for a token that was already invalid; some servers answer 204.
+    const error = answerError(answer, readBody(answer), [config.clientSecret, refreshToken], config.readError, host)
+    if (error) throw error
   }
 
-  return { refresh, revoke }
+  return { refresh, endsGrant, revoke }
 }

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { describe, expect, it } from 'vitest'
-import { basicCredentials } from '../src/base64.js'
+import { base64UrlText, basicCredentials } from '../src/base64.js'
 
 // RFC 6749 §2.3.1 and Appendix B: each part form-encoded (UTF-8, then application/x-www-form-urlencoded).
 const formEncode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
@@ -45,5 +45,19 @@ describe('basicCredentials', () => {
       const [id, secret] = [text.slice(0, n >> 1), text.slice(n >> 1)]
       expect(basicCredentials(id, secret)).toBe(expected(id, secret))
     }
+  })
+})
+
+describe('base64UrlText', () => {
+  it.each(['', 'f', 'fo', 'foo', 'foob', '{"exp":1700000000,"name":"Zoë 🙂"}', '\u00ff\u00fe?>'])('decodes the unpadded base64url of %j', (text) => {
+    expect(base64UrlText(Buffer.from(text).toString('base64url'))).toBe(text)
+  })
+
+  it('reads - and _ as 62 and 63', () => {
+    expect(base64UrlText('-_-_')).toBe(Buffer.from('-_-_', 'base64url').toString())
+  })
+
+  it.each(['a+b', 'a/b', 'ab==', 'a b', 'ä'])('refuses %j', (text) => {
+    expect(base64UrlText(text)).toBeUndefined()
   })
 })

@@ -213,9 +213,8 @@ describe('token responses the SDK cannot use: typed error, one request, nothing 
     ['JSON null', 'INVALID_RESPONSE', { body: 'null' }],
     ['a JSON string', 'INVALID_RESPONSE', { body: '"at-123"' }],
     ['a numeric access_token', 'INVALID_RESPONSE', { body: '{"access_token":123,"token_type":"Bearer"}' }],
-    ['no access_token', 'INVALID_RESPONSE', { omitAccessToken: true }],
-    ['token_type mac', 'UNSUPPORTED_TOKEN_TYPE', { tokenType: 'mac' }],
-    ['token_type DPoP', 'UNSUPPORTED_TOKEN_TYPE', { tokenType: 'DPoP' }],
+    ['no access_token', 'INVALID_RESPONSE', { omitAccessToken: true, rotate: false }],
+    ['token_type DPoP', 'UNSUPPORTED_TOKEN_TYPE', { tokenType: 'DPoP', rotate: false }],
     ['a streamed body over 1 MiB', 'RESPONSE_TOO_LARGE', { sizeBytes: (1 << 20) + 1 }],
     ['a body over 1 MiB with Content-Length', 'RESPONSE_TOO_LARGE', { body: `{"access_token":"at-x","padding":"${'x'.repeat(1 << 20)}"}` }],
   ])('%s → %s', async (_, code, fault) => {
@@ -223,6 +222,30 @@ describe('token responses the SDK cannot use: typed error, one request, nothing 
     await failure(setup.result, code)
     expect(setup.hits()).toBe(1)
     expect(await setup.storage.get(KEY)).toEqual(setup.before)
+  })
+
+})
+
+describe('rotated, but otherwise unusable: the new refresh token is stored, the spent one never sent again', () => {
+  it.each<[string, string, Fault]>([
+    ['no access_token', 'INVALID_RESPONSE', { omitAccessToken: true }],
+    ['an empty access_token', 'INVALID_RESPONSE', { extra: { access_token: '' } }],
+    ['a numeric access_token', 'INVALID_RESPONSE', { extra: { access_token: 42 } }],
+    ['token_type mac', 'UNSUPPORTED_TOKEN_TYPE', { tokenType: 'mac' }],
+    ['token_type DPoP', 'UNSUPPORTED_TOKEN_TYPE', { tokenType: 'DPoP' }],
+    ['an error member beside the tokens', 'OAUTH_ERROR', { extra: { error: 'temporarily_unavailable' } }],
+    ['junk members everywhere', 'INVALID_RESPONSE', { extra: { access_token: null, expires_in: 'soon', scope: 7, token_type: null, id_token: { nested: [1] } } }],
+  ])('%s → %s', async (_, code, fault) => {
+    const setup = await refreshWith([fault], { revokeOnReuse: true })
+    await failure(setup.result, code)
+    const rotated = setup.server.validRefreshToken
+    expect(rotated).not.toBe(setup.before!.refreshToken)
+    const stored = await setup.storage.get(KEY)
+    expect(stored).toMatchObject({ refreshToken: rotated })
+    expect(stored).not.toHaveProperty('accessToken')
+    expect(setup.server.issuedTokens).toContain(await setup.client.getAccessToken())
+    expect(setup.server.tokenRequests.at(-1)!.form.refresh_token).toBe(rotated)
+    expect(setup.server.grantRevoked).toBe(false)
   })
 
   it('stops reading a huge body once it passes 1 MiB', async () => {

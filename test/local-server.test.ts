@@ -16,6 +16,20 @@ function refresh(server: LocalServer, form: Record<string, string>, headers: Rec
 const bodyAuth = { client_id: 'demo-client', client_secret: 'demo-secret' }
 
 describe('local server', () => {
+  it("answers in a provider's own shapes: basicRefusal, deadGrantAnswer, and a grant's extra members or form", async () => {
+    const basicRefusal = { status: 400, body: '{"status":"BAD_CLIENT_ID"}' }
+    const deadGrantAnswer = { status: 200, contentType: 'application/x-www-form-urlencoded', body: 'error=bad_refresh_token' }
+    const server = await start({ acceptClientAuth: 'body', basicRefusal, deadGrantAnswer })
+    const byBasic = await refresh(server, { refresh_token: 'demo-refresh-token' }, { authorization: basic('demo-client', 'demo-secret') })
+    expect([byBasic.status, await byBasic.text()]).toEqual([400, basicRefusal.body])
+    const dead = await refresh(server, { ...bodyAuth, refresh_token: 'nope' })
+    expect([dead.status, dead.headers.get('content-type'), await dead.text()]).toEqual([200, deadGrantAnswer.contentType, deadGrantAnswer.body])
+    server.fault({ form: true, extra: { ok: true, refresh_token_expires_in: 60 } })
+    const form = await refresh(server, { ...bodyAuth, refresh_token: 'demo-refresh-token' })
+    expect(form.headers.get('content-type')).toMatch(/^application\/x-www-form-urlencoded/)
+    expect(Object.fromEntries(new URLSearchParams(await form.text()))).toMatchObject({ ok: 'true', refresh_token_expires_in: '60', refresh_token: server.validRefreshToken })
+  })
+
   it('rotates the refresh token and protects the API with the access token', async () => {
     const server = await start()
     const res = await refresh(server, { ...bodyAuth, refresh_token: 'demo-refresh-token', scope: 'read' })

@@ -35,6 +35,16 @@ describe('parseOptions', () => {
     }
   })
 
+  it("carries the header pattern's scheme, extra dead-grant codes and readError to the token endpoint", () => {
+    expect(parseOptions(base).endpoint).toMatchObject({ scheme: 'Bearer', deadGrantErrors: [], readError: undefined })
+    const readError = () => undefined
+    const config = parseOptions({ ...base, authorizationHeader: { pattern: ' DPoP {{access_token}}' }, deadGrantErrors: ['invalid_code'], readError })
+    expect(config.endpoint).toMatchObject({ scheme: 'DPoP', deadGrantErrors: ['invalid_code'], readError })
+    expect(parseOptions({ ...base, authorizationHeader: { pattern: '{{access_token}}' } }).endpoint.scheme).toBe('')
+    expect(() => parseOptions({ ...base, deadGrantErrors: 'invalid_code' } as never)).toThrow(/"deadGrantErrors"/)
+    expect(() => parseOptions({ ...base, readError: {} } as never)).toThrow(/"readError"/)
+  })
+
   it('normalizes allowed origins', () => {
     expect([...parseOptions({ ...base, allowedOrigins: ['https://API.example.com/', 'http://localhost:8080'] }).allowedOrigins!]).toEqual(['https://api.example.com', 'http://localhost:8080'])
   })

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import { createServer } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import type { LocalServerOptions } from '../examples/local-server/server.mjs'
@@ -20,9 +21,26 @@ async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: L
     fetch: (input, init) => fetch(input, init),
     timeoutMs: 2_000,
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 50 },
+    scheme: 'Bearer',
+    deadGrantErrors: [],
+    readError: undefined,
     ...config,
   })
-  return { server, refresh: () => endpoint.refresh(server.validRefreshToken, []) }
+  /** Every refresh token handed to `rotated`, and when, among the refresh's own outcome. */
+  const events: string[] = []
+  const rotated = async (refreshToken: string) => {
+    await Promise.resolve()
+    events.push(`rotated ${refreshToken}`)
+  }
+  const refresh = (refreshToken = server.validRefreshToken) =>
+    endpoint.refresh(refreshToken, [refreshToken], rotated).then(
+      (tokens) => (events.push('returned'), tokens),
+      (error: unknown) => {
+        events.push('threw')
+        throw error
+      },
+    )
+  return { server, endpoint, events, refresh }
 }
 
 /** A loopback URL whose port was just freed: connecting to it is refused. */
@@ -73,8 +91,9 @@ describe('createTokenEndpoint', () => {
     expect(server.tokenHits).toBe(2)
   })
 
+  // Under 'auto' an error answer to Basic is tried once with the body: see the 'auto' tests below.
   it('does not retry OAuth errors', async () => {
-    const { server, refresh } = await setup()
+    const { server, refresh } = await setup({ clientAuthentication: 'basic' })
     server.fault({ error: 'invalid_scope' })
     await expect(refresh()).rejects.toMatchObject({ code: 'OAUTH_ERROR', error: 'invalid_scope', status: 400 })
     expect(server.tokenHits).toBe(1)
@@ -98,8 +117,8 @@ describe('createTokenEndpoint', () => {
   it('never follows a redirect of the token endpoint', async () => {
     const { server } = await setup()
     const target = `${server.origin}/redirect?to=${encodeURIComponent(server.tokenUrl)}&status=307`
-    const endpoint = createTokenEndpoint({ tokenUrl: target, host: server.origin.slice(7), clientId: 'demo-client', clientSecret: 'demo-secret', clientAuthentication: 'auto', grantType: 'refresh_token', scope: undefined, headers: {}, body: {}, fetch, timeoutMs: 1_000, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
-    await expect(endpoint.refresh(server.validRefreshToken, [])).rejects.toMatchObject({ code: 'UNEXPECTED_REDIRECT', status: 307 })
+    const { refresh } = await setup({ tokenUrl: target })
+    await expect(refresh(server.validRefreshToken)).rejects.toMatchObject({ code: 'UNEXPECTED_REDIRECT', status: 307 })
     expect(server.tokenHits).toBe(0)
   })
 
@@ -124,6 +143,201 @@ describe('createTokenEndpoint', () => {
       cause: { code: 'NETWORK_ERROR', message: `Token request to ${new URL(server.tokenUrl).host} failed: ERR_SSL_WRONG_VERSION_NUMBER` },
     })
     expect(server.tokenHits).toBe(0)
+  })
+})
+
+/** An unsigned JWT with this payload. */
+const jwt = (payload: object) => ['{"alg":"none"}', JSON.stringify(payload)].map((part) => Buffer.from(part).toString('base64url')).join('.') + '.sig'
+
+const GITHUB_DEAD = { status: 200, contentType: 'application/x-www-form-urlencoded; charset=utf-8', body: 'error=bad_refresh_token&error_description=The+refresh+token+passed+is+incorrect+or+expired.' }
+const SLACK_DEAD = { status: 200, body: '{"ok":false,"error":"invalid_refresh_token"}' }
+const HUBSPOT_DEAD = { status: 400, body: '{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token","correlationId":"c1"}' }
+const STRAVA_DEAD = { status: 400, body: '{"message":"Bad Request","errors":[{"resource":"RefreshToken","field":"refresh_token","code":"invalid"}]}' }
+
+describe('a rotated refresh token', () => {
+  it.each([
+    ['a DPoP token under a Bearer pattern', { tokenType: 'DPoP' }, 'UNSUPPORTED_TOKEN_TYPE'],
+    ['a MAC token', { tokenType: 'mac' }, 'UNSUPPORTED_TOKEN_TYPE'],
+    ['no access_token', { omitAccessToken: true }, 'INVALID_RESPONSE'],
+    ['an empty access_token', { extra: { access_token: '' } }, 'INVALID_RESPONSE'],
+    ['a numeric access_token', { extra: { access_token: 42 } }, 'INVALID_RESPONSE'],
+    ['an error member beside the tokens', { extra: { error: 'server_error' } }, 'OAUTH_ERROR'],
+    ['Slack\'s ok: false beside the tokens', { extra: { ok: false, error: 'invalid_refresh_token' } }, 'OAUTH_ERROR'],
+    ['a form-encoded answer without access_token', { form: true, omitAccessToken: true }, 'INVALID_RESPONSE'],
+  ])('is handed over, and awaited, before %s is refused', async (_, fault, code) => {
+    const { server, events, refresh } = await setup()
+    server.fault(fault)
+    const old = server.validRefreshToken
+    await expect(refresh()).rejects.toMatchObject({ code })
+    expect(server.validRefreshToken).not.toBe(old)
+    expect(events).toEqual([`rotated ${server.validRefreshToken}`, 'threw'])
+    // Never retried with the spent token, not even by the 'auto' fallback.
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
+  it('is handed over before a good answer returns, and an empty one is not', async () => {
+    const { server, events, refresh } = await setup()
+    await refresh()
+    expect(events).toEqual([`rotated ${server.validRefreshToken}`, 'returned'])
+    server.fault({ rotate: false, extra: { refresh_token: '' } })
+    await refresh()
+    expect(events.slice(2)).toEqual(['returned'])
+  })
+
+  it('waits for rotated: its failure is the refresh\'s failure, never a retry with the spent token', async () => {
+    const { server, endpoint } = await setup()
+    const failed = new Error('disk full')
+    await expect(endpoint.refresh(server.validRefreshToken, [], async () => Promise.reject(failed))).rejects.toBe(failed)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+})
+
+describe('what a provider answers', () => {
+  it("uses Slack's bot and user tokens and keeps the rest of its answer", async () => {
+    const { server, refresh } = await setup()
+    server.fault({ tokenType: 'bot', extra: { ok: true, team: { id: 'T1', name: 'Acme' }, bot_user_id: 'U1' } })
+    expect(await refresh()).toMatchObject({ tokenType: 'bot', fields: { ok: true, team: { id: 'T1', name: 'Acme' }, bot_user_id: 'U1' } })
+    server.fault({ tokenType: 'user' })
+    expect((await refresh()).tokenType).toBe('user')
+  })
+
+  it('uses a DPoP token when the header pattern names DPoP', async () => {
+    const { server, refresh } = await setup({ scheme: 'DPoP' })
+    server.fault({ tokenType: 'DPoP' })
+    expect((await refresh()).tokenType).toBe('DPoP')
+  })
+
+  it("reads GitHub's form-encoded answer with the refresh token's lifetime", async () => {
+    const { server, refresh } = await setup({}, { expiresIn: 28800 })
+    server.fault({ form: true, tokenType: 'bearer', extra: { refresh_token_expires_in: 15897600, scope: '' } })
+    const tokens = await refresh()
+    expect(tokens).toMatchObject({ tokenType: 'bearer', expiresIn: 28800, refreshTokenExpiresIn: 15897600, scope: undefined, fields: {} })
+    expect(tokens.refreshToken).toBe(server.validRefreshToken)
+  })
+
+  it("keeps Salesforce's instance_url and Intuit's x_refresh_token_expires_in, never a token in fields", async () => {
+    const { server, refresh } = await setup()
+    server.fault({ extra: { instance_url: 'https://na1.salesforce.com', id_token: 'h.p.s', x_refresh_token_expires_in: 8726400 } })
+    const tokens = await refresh()
+    expect(tokens).toMatchObject({ refreshTokenExpiresIn: 8726400, fields: { instance_url: 'https://na1.salesforce.com', id_token: 'h.p.s' } })
+    expect(JSON.stringify(tokens.fields)).not.toContain(server.validRefreshToken)
+    expect(JSON.stringify(tokens.fields)).not.toContain(tokens.accessToken)
+  })
+
+  it('takes the expiry of a JWT access token without expires_in; expires_in wins when sent', async () => {
+    const { server, refresh } = await setup({}, { expiresIn: null })
+    const exp = Math.floor(Date.now() / 1000) + 1800
+    server.fault({ extra: { access_token: jwt({ sub: 'user', exp }) } })
+    expect((await refresh()).expiresIn).toBeGreaterThan(1790)
+    server.fault({ expiresIn: 60, extra: { access_token: jwt({ exp }) } })
+    expect((await refresh()).expiresIn).toBe(60)
+  })
+})
+
+describe('a dead grant, under any name', () => {
+  it.each([
+    ['GitHub, HTTP 200 form-encoded', GITHUB_DEAD, 200, 'bad_refresh_token'],
+    ['Slack, ok: false with HTTP 200', SLACK_DEAD, 200, 'invalid_refresh_token'],
+    ['HubSpot', HUBSPOT_DEAD, 400, 'BAD_REFRESH_TOKEN'],
+    ['Strava', STRAVA_DEAD, 400, 'RefreshToken.invalid'],
+    ['RFC 6749', undefined, 400, 'invalid_grant'],
+  ])('ends on %s, with the code readable and no fallback to the body', async (_, deadGrantAnswer, status, error) => {
+    const { server, endpoint, refresh } = await setup({}, { deadGrantAnswer })
+    const refused = await refresh('rt-unknown').catch((error: unknown) => error)
+    expect(refused).toMatchObject({ name: 'OAuthError', code: 'OAUTH_ERROR', status, error, message: expect.stringContaining(error) })
+    expect(endpoint.endsGrant(refused)).toBe(true)
+    expect(server.tokenRequests).toHaveLength(1)
+  })
+
+  it('ends on a code added by deadGrantErrors, in any case, and not on one left out', async () => {
+    const zoho = { status: 200, body: '{"error":"invalid_code"}' }
+    const { endpoint, refresh } = await setup({ deadGrantErrors: ['INVALID_CODE'] }, { deadGrantAnswer: zoho })
+    expect(endpoint.endsGrant(await refresh('rt-unknown').catch((error: unknown) => error))).toBe(true)
+    const plain = await setup({}, { deadGrantAnswer: zoho })
+    const refused = await plain.refresh('rt-unknown').catch((error: unknown) => error)
+    expect(refused).toMatchObject({ error: 'invalid_code' })
+    expect(plain.endpoint.endsGrant(refused)).toBe(false)
+    expect(plain.endpoint.endsGrant(new Error('invalid_grant'))).toBe(false)
+  })
+
+  it("reads a provider the rule misreads through readError (Twitch's message-only body)", async () => {
+    const twitch = { status: 400, body: '{"status":400,"message":"Invalid refresh token"}' }
+    const readError = (body: unknown) => (Object(body).message === 'Invalid refresh token' ? { error: 'invalid_grant', errorDescription: 'Invalid refresh token' } : undefined)
+    const plain = await setup({ clientAuthentication: 'body' }, { deadGrantAnswer: twitch })
+    await expect(plain.refresh('rt-unknown')).rejects.toMatchObject({ code: 'HTTP_ERROR', status: 400 })
+    const { endpoint, refresh } = await setup({ clientAuthentication: 'body', readError }, { deadGrantAnswer: twitch })
+    expect(endpoint.endsGrant(await refresh('rt-unknown').catch((error: unknown) => error))).toBe(true)
+  })
+
+  it('scrubs a refresh token a provider echoes in its own error shape', async () => {
+    const { refresh } = await setup({}, { deadGrantAnswer: { status: 400, body: '{"status":"BAD_REFRESH_TOKEN","message":"unknown refresh token rt-unknown"}' } })
+    const refused = (await refresh('rt-unknown').catch((error: unknown) => error)) as Error
+    expect(refused).toMatchObject({ errorDescription: 'unknown refresh token [redacted]' })
+    expect(JSON.stringify(refused) + refused.message).not.toContain('rt-unknown')
+  })
+
+  it.each([
+    ['GitHub', GITHUB_DEAD, 'bad_refresh_token'],
+    ['HubSpot', HUBSPOT_DEAD, 'BAD_REFRESH_TOKEN'],
+  ])('after a lost answer, reports a %s dead grant as REFRESH_IN_DOUBT', async (_, deadGrantAnswer, error) => {
+    const { server, refresh } = await setup({}, { deadGrantAnswer })
+    server.fault({ reset: 'after' })
+    await expect(refresh()).rejects.toMatchObject({ code: 'REFRESH_IN_DOUBT', cause: { code: 'OAUTH_ERROR', error } })
+    expect(server.tokenHits).toBe(2)
+  })
+})
+
+describe("'auto' client authentication", () => {
+  it.each([
+    ['a 400 of its own shape', { status: 400, body: '{"message":"Bad Request","errors":[{"resource":"Application","field":"client_id","code":"invalid"}]}' }],
+    ['a 400 invalid_request', { status: 400, body: '{"error":"invalid_request","error_description":"client_id is missing"}' }],
+    ['a 403 HTML page', { status: 403, contentType: 'text/html', body: '<h1>Forbidden</h1>' }],
+    ['an error in an HTTP 200', { status: 200, body: '{"error":"incorrect_client_credentials"}' }],
+  ])('tries the body once after Basic is refused with %s, remembers it, and spends no refresh token twice', async (_, basicRefusal) => {
+    const { server, refresh } = await setup({}, { acceptClientAuth: 'body', basicRefusal, revokeOnReuse: true })
+    const first = server.validRefreshToken
+    await refresh()
+    expect(server.tokenRequests.map((request) => [request.clientAuth, request.form.refresh_token])).toEqual([
+      ['basic', first],
+      ['body', first],
+    ])
+    // The server refused Basic before it looked at the grant: the token was spent once, by the body.
+    expect(server.grantRevoked).toBe(false)
+    await refresh()
+    await refresh()
+    expect(server.tokenRequests.slice(2).map((request) => request.clientAuth)).toEqual(['body', 'body'])
+    expect(server.grantRevoked).toBe(false)
+  })
+
+  it('does not try the body after Basic is told the grant is dead', async () => {
+    const { server, refresh } = await setup({}, { deadGrantAnswer: HUBSPOT_DEAD })
+    await expect(refresh('rt-unknown')).rejects.toMatchObject({ error: 'BAD_REFRESH_TOKEN' })
+    expect(server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic'])
+  })
+
+  it("reports Basic's refusal when the body is refused for its client authentication", async () => {
+    const { server, refresh } = await setup({}, { acceptClientAuth: 'basic' })
+    server.fault({ error: 'invalid_scope' })
+    await expect(refresh()).rejects.toMatchObject({ error: 'invalid_scope', status: 400 })
+    expect(server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic', 'body'])
+  })
+
+  it("reports the body's answer when it says the grant is dead", async () => {
+    const { server, endpoint, refresh } = await setup({}, { acceptClientAuth: 'body', basicRefusal: { status: 400, body: '{"error":"invalid_request"}' } })
+    const refused = await refresh('rt-unknown').catch((error: unknown) => error)
+    expect(refused).toMatchObject({ error: 'invalid_grant' })
+    expect(endpoint.endsGrant(refused)).toBe(true)
+    expect(server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic', 'body'])
+  })
+
+  it("never leaves 'basic' or 'body' for the other method", async () => {
+    const basicRefusal = { status: 400, body: '{"error":"invalid_request"}' }
+    const basic = await setup({ clientAuthentication: 'basic' }, { acceptClientAuth: 'body', basicRefusal })
+    await expect(basic.refresh()).rejects.toMatchObject({ error: 'invalid_request' })
+    expect(basic.server.tokenRequests.map((request) => request.clientAuth)).toEqual(['basic'])
+    const body = await setup({ clientAuthentication: 'body' }, { acceptClientAuth: 'basic' })
+    await expect(body.refresh()).rejects.toMatchObject({ error: 'invalid_client' })
+    expect(body.server.tokenRequests.map((request) => request.clientAuth)).toEqual(['body'])
   })
 })
 

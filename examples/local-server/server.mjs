@@ -20,6 +20,20 @@ import { randomUUID } from 'node:crypto'
  * @property {string} [grantType] The grant type the token endpoint accepts. Default `refresh_token`.
  * @property {string} [apiHeader] Header the API reads the token from. Default `authorization`.
  * @property {string} [apiPattern] Shape of that header's value. Default `Bearer {{access_token}}`.
+ * @property {RawAnswer} [basicRefusal] How HTTP Basic is refused when `acceptClientAuth` is
+ *   `body`, as providers that read credentials only from the body answer. Default 401 `invalid_client`.
+ * @property {RawAnswer} [deadGrantAnswer] How a refresh token that is not (or no longer) valid is
+ *   refused, in a provider's own shape (GitHub's HTTP 200 `error=bad_refresh_token`, HubSpot's
+ *   `BAD_REFRESH_TOKEN`, …). Default 400 `invalid_grant`.
+ */
+
+/**
+ * A whole answer in a provider's own shape.
+ *
+ * @typedef {object} RawAnswer
+ * @property {number} status
+ * @property {string} body
+ * @property {string} [contentType] Default `application/json`.
  */
 
 /**
@@ -43,6 +57,10 @@ import { randomUUID } from 'node:crypto'
  * @property {boolean} [rotate] Override rotation for this grant.
  * @property {string} [tokenType] Send this `token_type` for a real grant.
  * @property {boolean} [omitAccessToken] Process the grant but leave `access_token` out.
+ * @property {Record<string, unknown>} [extra] Process the grant, then set these members of the
+ *   answer (Slack's `ok` and `team`, an `error`, an `access_token` of your own, …).
+ * @property {boolean} [form] Process the grant and answer `application/x-www-form-urlencoded`, as
+ *   GitHub does unless JSON is asked for.
  * @property {string} [error] Answer an RFC 6749 §5.2 error (400, or 401 for `invalid_client`).
  * @property {string} [errorDescription] `error_description` of that error.
  * @property {() => unknown} [beforeAnswer] Awaited before a token answer is written, its grant
@@ -231,7 +249,7 @@ export async function startLocalServer(options = {}) {
     }
     if (form.scope !== undefined) body.scope = form.scope
     if (fault.omitAccessToken) delete body.access_token
-    return body
+    return Object.assign(body, fault.extra)
   }
 
   /**
@@ -333,9 +351,12 @@ export async function startLocalServer(options = {}) {
     /** @type {(status: number, error: string, description: string, headers?: Record<string, string>) => void} */
     const oauthError = (status, error, description, headers = {}) =>
       send(res, status, headers, JSON.stringify({ error, error_description: description }))
+    /** @type {(answer: RawAnswer) => void} */
+    const rawAnswer = (answer) => send(res, answer.status, { 'content-type': answer.contentType ?? 'application/json' }, answer.body)
     if (req.method !== 'POST') return oauthError(405, 'invalid_request', 'use POST', { allow: 'POST' })
     if (!isForm) return oauthError(400, 'invalid_request', `content type must be ${FORM_TYPE}`)
     const authProblem = clientAuthProblem(req, form, clientAuth)
+    if (authProblem && clientAuth === 'basic' && acceptClientAuth === 'body' && options.basicRefusal) return rawAnswer(options.basicRefusal)
     if (authProblem) {
       return oauthError(authProblem.status, authProblem.error, authProblem.description, authProblem.basic ? { 'www-authenticate': 'Basic realm="token"' } : {})
     }
@@ -345,13 +366,21 @@ export async function startLocalServer(options = {}) {
       grantRevoked = true
       validRefreshToken = `revoked-${randomUUID()}`
       accessTokens.clear()
+      if (options.deadGrantAnswer) return rawAnswer(options.deadGrantAnswer)
       return oauthError(400, 'invalid_grant', 'refresh token already used; the grant is revoked')
     }
-    if (form.refresh_token !== validRefreshToken) return oauthError(400, 'invalid_grant', 'refresh token is invalid, expired or revoked')
+    if (form.refresh_token !== validRefreshToken) {
+      if (options.deadGrantAnswer) return rawAnswer(options.deadGrantAnswer)
+      return oauthError(400, 'invalid_grant', 'refresh token is invalid, expired or revoked')
+    }
 
     const body = issueTokens(form, fault)
     if (fault.reset === 'after') return req.socket.destroy()
     await fault.beforeAnswer?.()
+    if (fault.form) {
+      const pairs = Object.entries(body).map(([key, value]) => [key, String(value)])
+      return send(res, 200, { 'content-type': `${FORM_TYPE}; charset=utf-8`, ...retryAfter }, new URLSearchParams(pairs).toString())
+    }
     send(res, 200, retryAfter, JSON.stringify(body))
   }
 
