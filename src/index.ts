@@ -16,3 +16,4 @@ export {
 export type { NoGrantReason, OAuthRefreshErrorCode, OAuthRefreshErrorOptions } from './errors.js'
 export { memoryStorage } from './storage/memory.js'
 export type { StoredTokenSet, TokenStorage } from './storage/types.js'
+export type { ProviderError, ReadError } from './token-response.js'
