@@ -113,13 +113,6 @@ export class TokenRequestError extends OAuthRefreshError {
 /** Why a client has no grant: none was given, it was cleared here or in another context, or the provider ended it. */
 export type NoGrantReason = 'missing' | 'cleared' | 'elsewhere' | 'rejected'
 
-const NO_GRANT_MESSAGES: Record<NoGrantReason, string> = {
-  missing: 'No refresh token: set the "refreshToken" option or call setRefreshToken()',
-  cleared: 'The grant was cleared; call setRefreshToken() after a new sign-in',
-  elsewhere: 'The grant was cleared in another context; call setRefreshToken() after a new sign-in',
-  rejected: 'The provider ended the grant',
-}
-
 /**
  * The client has no grant to refresh (code `NO_GRANT`): `reason` says why. When the provider
  * ended it, `cause` is the provider's answer (an `OAuthError`, e.g. `invalid_grant`). The user
@@ -131,7 +124,8 @@ export class NoGrantError extends OAuthRefreshError {
   declare readonly reason: NoGrantReason
 
   constructor(reason: NoGrantReason, cause?: OAuthError) {
-    super('NO_GRANT', `${NO_GRANT_MESSAGES[reason]}${cause ? ` (${cause.error}); sign in again` : ''}`, cause && { cause, status: cause.status })
+    const why = reason === 'missing' ? 'No refresh token was given' : reason === 'rejected' ? `The provider ended the grant (${cause?.error})` : `The grant was cleared${reason === 'elsewhere' ? ' in another context' : ''}`
+    super('NO_GRANT', `${why}; sign in, then call setRefreshToken()`, cause && { cause, status: cause.status })
     this.reason = reason
   }
 }

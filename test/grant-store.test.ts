@@ -65,7 +65,7 @@ describe('NO_GRANT says why', () => {
     await client.clear()
     const error = await client.getAccessToken().catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(NoGrantError)
-    expect(error).toMatchObject({ reason: 'cleared', message: 'The grant was cleared; call setRefreshToken() after a new sign-in' })
+    expect(error).toMatchObject({ reason: 'cleared', message: 'The grant was cleared; sign in, then call setRefreshToken()' })
   })
 
   it('the provider ended it, with its answer as the cause, and end tells it once', async () => {
@@ -75,7 +75,7 @@ describe('NO_GRANT says why', () => {
     await expect(client.getAccessToken({ forceRefresh: true })).rejects.toMatchObject({ error: 'invalid_grant' })
     const error = (await client.getAccessToken().catch((caught: unknown) => caught)) as NoGrantError
     expect(error).toMatchObject({ reason: 'rejected', status: 400, cause: { error: 'invalid_grant' } })
-    expect(error.message).toBe('The provider ended the grant (invalid_grant); sign in again')
+    expect(error.message).toBe('The provider ended the grant (invalid_grant); sign in, then call setRefreshToken()')
     expect(ends).toEqual([{ reason: 'rejected', error: expect.objectContaining({ error: 'invalid_grant' }) }])
     expect(await storage.get('grant')).toBeUndefined()
   })
