@@ -1,7 +1,7 @@
 import { createStore, del, get, set, type UseStore } from 'idb-keyval'
 import { ConfigError, StorageError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import { backendCall } from './adapter.js'
+import { backendCall, deleteListeners } from './adapter.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /** Where in IndexedDB the grants live. */
@@ -69,21 +69,14 @@ export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenSt
 
   // Opened at the first onDelete or delete: a storage that is only read costs no channel.
   let channel: BroadcastChannel | undefined
-  let listeners: Array<{ key: string; listener: () => void }> = []
+  const listeners = deleteListeners()
   const open = () => {
     if (!channel) {
       channel = new BroadcastChannel(`oauth-refresh:${JSON.stringify([dbName, storeName])}`)
       // Node: an open channel would keep a finished script alive.
       ;(channel as { unref?: () => void }).unref?.()
       channel.onmessage = ({ data }: MessageEvent) => {
-        for (const entry of listeners) {
-          if (entry.key !== data) continue
-          try {
-            entry.listener()
-          } catch (error) {
-            console.error('oauth-refresh: an onDelete listener threw', error)
-          }
-        }
+        if (typeof data === 'string') listeners.tell(data)
       }
     }
     return channel
@@ -98,12 +91,7 @@ export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenSt
     },
     onDelete(key, listener) {
       open()
-      const entry = { key, listener }
-      // A new array on every change: a delivery in progress runs over the listeners it started with.
-      listeners = [...listeners, entry]
-      return () => {
-        listeners = listeners.filter((item) => item !== entry)
-      }
+      return listeners.add(key, listener)
     },
   }
 }
