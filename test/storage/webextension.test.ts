@@ -235,8 +235,8 @@ describeWithBrowser('webExtensionStorage in a Chromium extension', () => {
 
     it('listens under its prefix only', async () => {
       await listen('prefixed', ['k4', 'barrier4'], { prefix: 'app/' })
-      for (const key of ['k4', 'app/k4', 'app/barrier4']) await inExtension('local').set(key, fullTokenSet())
-      for (const key of ['k4', 'app/k4', 'app/barrier4']) await inExtension('local').delete(key)
+      for (const key of ['k4', 'abc/k4', 'app/k4', 'app/barrier4']) await inExtension('local').set(key, fullTokenSet())
+      for (const key of ['k4', 'abc/k4', 'app/k4', 'app/barrier4']) await inExtension('local').delete(key)
       expect(await toldUntil('prefixed:barrier4')).toEqual(['prefixed:k4', 'prefixed:barrier4'])
     })
   })
