@@ -14,6 +14,11 @@ import { CREDENTIALS } from './support/scenario.js'
 const EXAMPLE_WORKER = 'dist/background.js'
 const TEST_WORKER = 'oauth.js'
 
+/** The extension APIs the example's test calls itself, as @types/chrome would type them. */
+interface ChromeApis {
+  chrome: { alarms: { get(name: string): Promise<unknown> }; runtime: { sendMessage(message: object): Promise<unknown> } }
+}
+
 let consumer: Consumer
 let context: BrowserContext
 let exampleDir: string
@@ -74,7 +79,7 @@ describeWithBrowser('examples/browser-extension (Manifest V3, loaded unpacked in
       await expect.poll(() => popup.locator('#output').textContent()).toMatch(/^\{/)
       return JSON.parse((await popup.locator('#output').textContent()) ?? '')
     }
-    const settings = { tokenUrl: server.tokenUrl, clientId: CREDENTIALS.clientId, apiUrl: `${server.apiUrl}/me` }
+    const settings = { tokenUrl: server.tokenUrl, revocationUrl: server.revocationUrl, clientId: CREDENTIALS.clientId, apiUrl: `${server.apiUrl}/me` }
     /** What chrome.storage.local of the example holds. */
     const stored = async () =>
       (await serviceWorker(context, EXAMPLE_WORKER)).evaluate(() => (globalThis as unknown as ExtensionGlobals).chrome.storage.local.get(null))
@@ -111,7 +116,15 @@ describeWithBrowser('examples/browser-extension (Manifest V3, loaded unpacked in
     expect((await reply('call-api')).status, 'after a restart').toBe(200)
     expect(server.tokenRequests.map((entry) => entry.form.refresh_token)).toEqual([CREDENTIALS.refreshToken, rotated, latest])
 
-    expect(await reply('sign-out')).toEqual({ signedIn: false })
+    // The daily alarm's keep-alive: the grant was just refreshed, so no token request.
+    const worker = await serviceWorker(context, EXAMPLE_WORKER)
+    expect(await worker.evaluate(() => (globalThis as unknown as ChromeApis).chrome.alarms.get('keep-alive')), 'the keep-alive alarm, made again after the restart').toMatchObject({ periodInMinutes: 24 * 60 })
+    expect(await popup.evaluate(() => (globalThis as unknown as ChromeApis).chrome.runtime.sendMessage({ type: 'keep-alive' }))).toEqual({ refreshed: false })
+    expect(server.tokenRequests).toHaveLength(3)
+
+    const newest = server.validRefreshToken
+    expect(await reply('sign-out')).toEqual({ signedIn: false, revoked: true })
+    expect(server.revocations.map((entry) => entry.token), 'sign-out revokes the newest refresh token').toEqual([newest])
     expect((await reply('call-api')).error).toMatch(/NO_GRANT/)
     expect(Object.values(await stored()).some((value) => (value as { refreshToken?: string }).refreshToken), 'no grant left').toBe(false)
     expect(errors).toEqual([])
