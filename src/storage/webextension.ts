@@ -15,10 +15,10 @@ export interface StorageAreaLike {
   /** Only `storage.sync` has a per-item quota; the adapter refuses that area. */
   readonly QUOTA_BYTES_PER_ITEM?: never
   /**
-   * The area's own change event (Chrome 73+, Firefox 101+), which `onDelete` listens to; a key
-   * whose change has no `newValue` was removed.
+   * The area's own change event (`chrome.storage.local.onChanged`, `browser.storage.local.onChanged`),
+   * which `onDelete` listens to: a key whose change has an `oldValue` and no `newValue` was removed.
    */
-  readonly onChanged?: { addListener(callback: (changes: Record<string, { newValue?: unknown }>) => void): void }
+  readonly onChanged?: { addListener(callback: (changes: Record<string, { oldValue?: unknown; newValue?: unknown }>) => void): void }
 }
 
 /** How grants are laid out in the storage area. */
@@ -119,7 +119,8 @@ export function webExtensionStorage(area: StorageAreaLike, options: WebExtension
         watching = true
         onChanged.addListener((changes) => {
           for (const [fullKey, change] of Object.entries(changes)) {
-            if (change.newValue !== undefined || !fullKey.startsWith(prefix)) continue
+            // Firefox may report keys that did not change (its bug 1833153): a removal had a value.
+            if (change.newValue !== undefined || change.oldValue === undefined || !fullKey.startsWith(prefix)) continue
             const mine = own.get(fullKey) ?? 0
             if (mine) own.set(fullKey, mine - 1)
             else listeners.tell(fullKey.slice(prefix.length))
