@@ -17,7 +17,8 @@ async function send(message) {
  */
 async function save() {
   const settings = Object.fromEntries(new FormData(form))
-  const origins = [...new Set([settings.tokenUrl, settings.apiUrl].map((url) => `${new URL(url).origin}/*`))]
+  const urls = [settings.tokenUrl, settings.revocationUrl, settings.apiUrl].filter(Boolean)
+  const origins = [...new Set(urls.map((url) => `${new URL(url).origin}/*`))]
   const granted = await chrome.permissions.request({ origins })
   if (!granted) return { saved: false, error: `access to ${origins.join(' and ')} was not granted` }
   await chrome.storage.local.set({ settings })

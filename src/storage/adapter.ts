@@ -22,3 +22,36 @@ export function asTokenSet(value: unknown, backend: string): StoredTokenSet {
   }
   return value as StoredTokenSet
 }
+
+/** The `onDelete` listeners of one storage object, by key. */
+export interface DeleteListeners {
+  /** Adds `listener` for `key`; returns the function that removes it. */
+  add(key: string, listener: () => void): () => void
+  /** Calls the listeners of `key`; one that throws is logged and does not stop the others. */
+  tell(key: string): void
+}
+
+/** Creates an empty set of `onDelete` listeners. */
+export function deleteListeners(): DeleteListeners {
+  // A new array on every change: a delivery in progress runs over the listeners it started with.
+  let entries: Array<{ key: string; listener: () => void }> = []
+  return {
+    add(key, listener) {
+      const entry = { key, listener }
+      entries = [...entries, entry]
+      return () => {
+        entries = entries.filter((item) => item !== entry)
+      }
+    },
+    tell(key) {
+      for (const entry of entries) {
+        if (entry.key !== key) continue
+        try {
+          entry.listener()
+        } catch (error) {
+          console.error('oauth-refresh: an onDelete listener threw', error)
+        }
+      }
+    },
+  }
+}

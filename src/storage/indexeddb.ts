@@ -1,7 +1,7 @@
 import { createStore, del, get, set, type UseStore } from 'idb-keyval'
 import { ConfigError, StorageError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import { backendCall } from './adapter.js'
+import { backendCall, deleteListeners } from './adapter.js'
 import type { StoredTokenSet, TokenStorage } from './types.js'
 
 /** Where in IndexedDB the grants live. */
@@ -22,7 +22,15 @@ export interface IndexedDBStorageOptions {
  * Each of those contexts still runs its own single flight.
  *
  * Nothing touches IndexedDB until the first `get`, `set` or `delete`, so importing this module
- * where IndexedDB is missing is safe. Where IndexedDB is missing or refuses (private mode, quota),
+ * where IndexedDB is missing is safe.
+ *
+ * Where `BroadcastChannel` exists, `onDelete` tells the clients of other contexts of the origin
+ * (tabs, workers, an extension's pages and service worker) that a grant was deleted (a sign-out),
+ * so they stop handing out the token they hold in memory. Each storage object posts its deletes on
+ * a channel named after the database and store; it is not told of its own deletes (its own client
+ * made them), but is told of those of every other storage object of these names, in this context
+ * too: give each client its own `indexedDBStorage()`. Without `BroadcastChannel` there is no
+ * `onDelete`, and other contexts notice at their next refresh. Where IndexedDB is missing or refuses (private mode, quota),
  * that call rejects with a `StorageError` (code `STORAGE_ERROR`) whose `cause` is the original
  * error; the next call tries again.
  *
@@ -51,9 +59,39 @@ export function indexedDBStorage(options: IndexedDBStorageOptions = {}): TokenSt
     return backendCall(`IndexedDB ${operation}`, () => action((store ??= createStore(dbName, storeName))))
   }
 
-  return {
+  const storage: TokenStorage = {
     get: (key) => run('get', (store) => get<StoredTokenSet>(key, store)),
     set: (key, value) => run('set', (store) => set(key, value, store)),
     delete: (key) => run('delete', (store) => del(key, store)),
+  }
+  // No onDelete at all, rather than one that never calls: the client then knows none will come.
+  if (typeof BroadcastChannel !== 'function') return storage
+
+  // Opened at the first onDelete or delete: a storage that is only read costs no channel.
+  let channel: BroadcastChannel | undefined
+  const listeners = deleteListeners()
+  const open = () => {
+    if (!channel) {
+      channel = new BroadcastChannel(`oauth-refresh:${JSON.stringify([dbName, storeName])}`)
+      // Node: an open channel would keep a finished script alive.
+      ;(channel as { unref?: () => void }).unref?.()
+      channel.onmessage = ({ data }: MessageEvent) => {
+        if (typeof data === 'string') listeners.tell(data)
+      }
+    }
+    return channel
+  }
+
+  return {
+    ...storage,
+    async delete(key) {
+      await storage.delete(key)
+      // After the delete: a context told of it reads storage without the grant.
+      open().postMessage(key)
+    },
+    onDelete(key, listener) {
+      open()
+      return listeners.add(key, listener)
+    },
   }
 }

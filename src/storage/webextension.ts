@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import { asTokenSet, backendCall, hasMethods } from './adapter.js'
+import { asTokenSet, backendCall, deleteListeners, hasMethods } from './adapter.js'
 import type { TokenStorage } from './types.js'
 
 /**
@@ -14,6 +14,11 @@ export interface StorageAreaLike {
   remove(keys: string): Promise<void>
   /** Only `storage.sync` has a per-item quota; the adapter refuses that area. */
   readonly QUOTA_BYTES_PER_ITEM?: never
+  /**
+   * The area's own change event (`chrome.storage.local.onChanged`, `browser.storage.local.onChanged`),
+   * which `onDelete` listens to: a key whose change has an `oldValue` and no `newValue` was removed.
+   */
+  readonly onChanged?: { addListener(callback: (changes: Record<string, { oldValue?: unknown; newValue?: unknown }>) => void): void }
 }
 
 /** How grants are laid out in the storage area. */
@@ -38,6 +43,13 @@ export interface WebExtensionStorageOptions {
  * Content scripts run in the page's origin: they share neither the extension's Web Locks nor a
  * single flight. Let them ask the service worker through messaging to call the API (or for a
  * token).
+ *
+ * `onDelete` listens to the area's `onChanged`, so that a sign-out in the service worker ends the
+ * grant in the extension's pages and the other way round. `onChanged` reaches the context that
+ * made the change too: this storage object is not told of deletes it made itself (its own client
+ * made them; a `clear()` followed at once by a sign-in is not ended by its own late event), but
+ * of those of any other code, in this context too. Without `area.onChanged` there is no
+ * `onDelete`, and other contexts notice at their next refresh.
  *
  * A stored value that is not an object and any failure of the area (quota, a read-only area)
  * reject with a `StorageError` (code `STORAGE_ERROR`). Bad options throw a `ConfigError`.
@@ -65,17 +77,57 @@ export function webExtensionStorage(area: StorageAreaLike, options: WebExtension
   const { prefix = '' } = options
   if (typeof prefix !== 'string') throw new ConfigError('"prefix" must be a string')
 
-  return {
+  const read = async (fullKey: string) => (await backendCall('Extension storage get', () => area.get(fullKey)))[fullKey]
+  const storage: TokenStorage = {
     async get(key) {
-      const fullKey = prefix + key
-      const items = await backendCall('Extension storage get', () => area.get(fullKey))
-      return items[fullKey] === undefined ? undefined : asTokenSet(items[fullKey], 'Extension storage')
+      const value = await read(prefix + key)
+      return value === undefined ? undefined : asTokenSet(value, 'Extension storage')
     },
     async set(key, value) {
       await backendCall('Extension storage set', () => area.set({ [prefix + key]: value }))
     },
     async delete(key) {
       await backendCall('Extension storage remove', () => area.remove(prefix + key))
+    },
+  }
+  const { onChanged } = area
+  // No onDelete at all, rather than one that never calls: the client then knows none will come.
+  if (typeof onChanged?.addListener !== 'function') return storage
+
+  const listeners = deleteListeners()
+  // Removals made through this object whose change events have not come yet, by storage key.
+  const own = new Map<string, number>()
+  let watching = false
+
+  return {
+    ...storage,
+    async delete(key) {
+      const fullKey = prefix + key
+      // Only a remove that removes something fires onChanged: count only those. An unreadable
+      // key counts as not ours: a listener told of it once too often finds no grant to end.
+      const mine = watching && (await read(fullKey).catch(() => undefined)) !== undefined
+      if (mine) own.set(fullKey, (own.get(fullKey) ?? 0) + 1)
+      try {
+        await storage.delete(key)
+      } catch (error) {
+        if (mine) own.set(fullKey, own.get(fullKey)! - 1)
+        throw error
+      }
+    },
+    onDelete(key, listener) {
+      if (!watching) {
+        watching = true
+        onChanged.addListener((changes) => {
+          for (const [fullKey, change] of Object.entries(changes)) {
+            // Firefox may report keys that did not change (its bug 1833153): a removal had a value.
+            if (change.newValue !== undefined || change.oldValue === undefined || !fullKey.startsWith(prefix)) continue
+            const mine = own.get(fullKey) ?? 0
+            if (mine) own.set(fullKey, mine - 1)
+            else listeners.tell(fullKey.slice(prefix.length))
+          }
+        })
+      }
+      return listeners.add(key, listener)
     },
   }
 }

@@ -108,4 +108,59 @@ describeWithBrowser('Chromium', () => {
     expect(tabs.flatMap(({ errors }) => errors)).toEqual([])
     await first.page.context().close()
   })
+
+  it("a sign-out in one tab reaches another within a second: end 'elsewhere', NO_GRANT, no token request; a sign-in after it is picked up there from storage", async () => {
+    const { server, config, newPage, ...a } = await openPage()
+    const b = await newPage()
+    const { tokenUrl, clientId, clientSecret, refreshToken } = config
+    // No configured refresh token: the app signs in with setRefreshToken, as after a sign-in flow.
+    const options = { tokenUrl, clientId, clientSecret, storageKey: 'signed-out', revocationUrl: tokenUrl.replace(/\/token$/, '/revoke') }
+    for (const { page } of [a, b]) {
+      await page.evaluate((options) => {
+        const tab = window as any
+        tab.client = tab.createClient(options)
+        tab.ends = []
+        tab.client.on('end', (event: { reason: string }) => tab.ends.push({ reason: event.reason, at: Date.now() }))
+      }, options)
+    }
+    const inTab = <T,>(page: Page, action: string, arg?: string) =>
+      page.evaluate(
+        async ([action, arg]) => {
+          const { client } = window as any
+          if (action === 'sign-in') return client.setRefreshToken(arg)
+          if (action === 'token') return client.getAccessToken().catch((error: any) => ({ name: error.name, code: error.code, reason: error.reason }))
+          const started = Date.now()
+          const result = await client.clear({ revoke: true })
+          return { result, started, cleared: Date.now() }
+        },
+        [action, arg] as const,
+      ) as Promise<T>
+    const ends = (page: Page) => page.evaluate(() => (window as any).ends as Array<{ reason: string; at: number }>)
+
+    await inTab(a.page, 'sign-in', refreshToken)
+    expect(server.issuedTokens).toContain(await inTab<string>(b.page, 'token'))
+    expect(server.tokenRequests).toHaveLength(1)
+    const newest = server.validRefreshToken
+
+    const { result, started, cleared } = await inTab<{ result: unknown; started: number; cleared: number }>(a.page, 'sign-out')
+    expect(result).toEqual({ revoked: true })
+    expect(server.revocations.map((entry) => entry.token), 'the newest refresh token, rotated in tab B, is revoked').toEqual([newest])
+    await b.page.waitForFunction(() => (window as any).ends.length > 0, undefined, { timeout: 5000 })
+    const [end, ...more] = await ends(b.page)
+    expect(end?.reason).toBe('elsewhere')
+    expect(more).toEqual([])
+    expect(end!.at - started, `tab B ended ${end!.at - cleared} ms after tab A's clear resolved`).toBeLessThan(1000)
+    expect(await inTab(b.page, 'token')).toEqual({ name: 'NoGrantError', code: 'NO_GRANT', reason: 'elsewhere' })
+    expect(server.tokenRequests, 'tab B made no token request').toHaveLength(1)
+
+    // A new sign-in in tab A: tab B takes the new grant from IndexedDB at its next call.
+    server.setRefreshToken('rt-after-sign-out')
+    await inTab(a.page, 'sign-in', 'rt-after-sign-out')
+    expect(server.issuedTokens).toContain(await inTab<string>(b.page, 'token'))
+    expect(server.tokenRequests.map((entry) => entry.form.refresh_token)).toEqual([refreshToken, 'rt-after-sign-out'])
+    expect((await ends(a.page)).map((event) => event.reason)).toEqual(['revoked'])
+    expect(await ends(b.page)).toHaveLength(1)
+    expect([...a.errors, ...b.errors]).toEqual([])
+    await a.page.context().close()
+  })
 })

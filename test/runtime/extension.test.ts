@@ -8,10 +8,16 @@ import { startLocalServer, type LocalServer } from '../../examples/local-server/
 import { describeWithBrowser } from './support/chromium.js'
 import { buildTestExtension, launchWithExtensions, serviceWorker, type ExtensionGlobals } from './support/extension.js'
 import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
+import type { NoGrantError, RefreshClient } from '../../src/index.js'
 import { CREDENTIALS } from './support/scenario.js'
 
 const EXAMPLE_WORKER = 'dist/background.js'
 const TEST_WORKER = 'oauth.js'
+
+/** The extension APIs the example's test calls itself, as @types/chrome would type them. */
+interface ChromeApis {
+  chrome: { alarms: { get(name: string): Promise<unknown> }; runtime: { sendMessage(message: object): Promise<unknown> } }
+}
 
 let consumer: Consumer
 let context: BrowserContext
@@ -73,7 +79,7 @@ describeWithBrowser('examples/browser-extension (Manifest V3, loaded unpacked in
       await expect.poll(() => popup.locator('#output').textContent()).toMatch(/^\{/)
       return JSON.parse((await popup.locator('#output').textContent()) ?? '')
     }
-    const settings = { tokenUrl: server.tokenUrl, clientId: CREDENTIALS.clientId, apiUrl: `${server.apiUrl}/me` }
+    const settings = { tokenUrl: server.tokenUrl, revocationUrl: server.revocationUrl, clientId: CREDENTIALS.clientId, apiUrl: `${server.apiUrl}/me` }
     /** What chrome.storage.local of the example holds. */
     const stored = async () =>
       (await serviceWorker(context, EXAMPLE_WORKER)).evaluate(() => (globalThis as unknown as ExtensionGlobals).chrome.storage.local.get(null))
@@ -110,7 +116,15 @@ describeWithBrowser('examples/browser-extension (Manifest V3, loaded unpacked in
     expect((await reply('call-api')).status, 'after a restart').toBe(200)
     expect(server.tokenRequests.map((entry) => entry.form.refresh_token)).toEqual([CREDENTIALS.refreshToken, rotated, latest])
 
-    expect(await reply('sign-out')).toEqual({ signedIn: false })
+    // The daily alarm's keep-alive: the grant was just refreshed, so no token request.
+    const worker = await serviceWorker(context, EXAMPLE_WORKER)
+    expect(await worker.evaluate(() => (globalThis as unknown as ChromeApis).chrome.alarms.get('keep-alive')), 'the keep-alive alarm, made again after the restart').toMatchObject({ periodInMinutes: 24 * 60 })
+    expect(await popup.evaluate(() => (globalThis as unknown as ChromeApis).chrome.runtime.sendMessage({ type: 'keep-alive' }))).toEqual({ refreshed: false })
+    expect(server.tokenRequests).toHaveLength(3)
+
+    const newest = server.validRefreshToken
+    expect(await reply('sign-out')).toEqual({ signedIn: false, revoked: true })
+    expect(server.revocations.map((entry) => entry.token), 'sign-out revokes the newest refresh token').toEqual([newest])
     expect((await reply('call-api')).error).toMatch(/NO_GRANT/)
     expect(Object.values(await stored()).some((value) => (value as { refreshToken?: string }).refreshToken), 'no grant left').toBe(false)
     expect(errors).toEqual([])
@@ -156,4 +170,60 @@ describeWithBrowser('webExtensionStorage(chrome.storage.local) in an extension',
       await server.close()
     }
   })
+
+  it("a sign-out in an extension page ends the service worker's grant ('elsewhere'); the page's own clear and sign-in at once is not ended by its own late change", async () => {
+    const server = await startLocalServer({ clientSecret: null })
+    const page = await context.newPage()
+    try {
+      await page.goto(`chrome-extension://${await extensionId(TEST_WORKER)}/page.html`)
+      await page.waitForFunction(() => 'oauthRefresh' in globalThis)
+      const worker = await serviceWorker(context, TEST_WORKER)
+      const options = { tokenUrl: server.tokenUrl, clientId: CREDENTIALS.clientId, storageKey: `sign-out-${Date.now()}`, revocationUrl: server.revocationUrl }
+      /** In one context: a client on chrome.storage.local whose `end` events are kept in `ends`. */
+      const setUp = (options: { tokenUrl: string; clientId: string; storageKey: string; revocationUrl: string }) => {
+        const globals = globalThis as unknown as ExtensionGlobals & { client: RefreshClient; ends: string[] }
+        globals.client = globals.oauthRefresh.createRefreshClient({ ...options, storage: globals.oauthRefresh.webExtensionStorage(globals.chrome.storage.local) })
+        globals.ends = []
+        globals.client.on('end', (event) => globals.ends.push(event.reason))
+      }
+      type Tab = typeof globalThis & { client: RefreshClient; ends: string[] }
+      const tokenOrError = () => (globalThis as Tab).client.getAccessToken().catch((error: NoGrantError) => `${error.code} ${error.reason}`)
+      await Promise.all([worker.evaluate(setUp, options), page.evaluate(setUp, options)])
+
+      await page.evaluate((refreshToken) => (globalThis as Tab).client.setRefreshToken(refreshToken), CREDENTIALS.refreshToken)
+      expect(server.issuedTokens).toContain(await worker.evaluate(tokenOrError))
+      expect(await page.evaluate(() => (globalThis as Tab).client.clear({ revoke: true }))).toEqual({ revoked: true })
+      await expect.poll(() => worker.evaluate(() => (globalThis as Tab).ends), { timeout: 1000 }).toEqual(['elsewhere'])
+      expect(await worker.evaluate(tokenOrError)).toBe('NO_GRANT elsewhere')
+      expect(server.tokenRequests, 'the service worker made no token request after the sign-out').toHaveLength(1)
+
+      // The page signs in again and uses the grant (its client now listens for deletes), then signs
+      // out and in at once: the sign-in does not wait for the sign-out, whose change event comes after it.
+      server.setRefreshToken('rt-second')
+      await page.evaluate(async () => {
+        const { client } = globalThis as Tab
+        await client.setRefreshToken('rt-second')
+        await client.getAccessToken()
+      })
+      server.setRefreshToken('rt-third')
+      await page.evaluate(async () => {
+        const { client, chrome } = globalThis as unknown as Tab & ExtensionGlobals
+        // Told once every change before it has reached this page's listeners, the adapter's among them.
+        ;(globalThis as unknown as { barrier: Promise<void> }).barrier = new Promise((resolve) => {
+          chrome.storage.local.onChanged!.addListener((changes) => {
+            if ('barrier' in changes) resolve()
+          })
+        })
+        await Promise.all([client.clear(), client.setRefreshToken('rt-third')])
+      })
+      await worker.evaluate(() => (globalThis as unknown as ExtensionGlobals).chrome.storage.local.set({ barrier: Date.now() }))
+      await page.evaluate(() => (globalThis as unknown as { barrier: Promise<void> }).barrier)
+      expect(await page.evaluate(() => (globalThis as Tab).ends)).toEqual(['revoked', 'cleared'])
+      expect(server.issuedTokens).toContain(await page.evaluate(tokenOrError))
+    } finally {
+      await page.close()
+      await server.close()
+    }
+  })
 })
+

@@ -3,7 +3,10 @@ import { forceCloseDatabase } from 'fake-indexeddb'
 import { createStore, get, keys, set } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
+import { createRefreshClient, type RefreshClientEvents } from '../../src/index.js'
 import { indexedDBStorage } from '../../src/storage/indexeddb.js'
+import type { TokenStorage } from '../../src/storage/types.js'
+import { demoClient, serve } from '../support/loopback.js'
 import { describeClientPersistence, describeStorageContract, fullTokenSet } from './contract.js'
 
 describeStorageContract('indexedDBStorage', () => indexedDBStorage())
@@ -85,5 +88,114 @@ describe('indexedDBStorage', () => {
   it('throws a ConfigError for an empty or non-string name', () => {
     expect(() => indexedDBStorage({ dbName: '' })).toThrow(ConfigError)
     expect(() => indexedDBStorage({ storeName: 42 as unknown as string })).toThrow(ConfigError)
+  })
+})
+
+/** Resolves at the next delete of `key` that `storage` is told of. */
+const told = (storage: TokenStorage, key: string) =>
+  new Promise<void>((resolve) => {
+    const off = storage.onDelete!(key, () => {
+      off()
+      resolve()
+    })
+  })
+
+describe('indexedDBStorage onDelete (BroadcastChannel)', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals()
+    vi.restoreAllMocks()
+  })
+
+  it('tells another storage object of the same names which key was deleted', async () => {
+    const here = indexedDBStorage({ dbName: 'bc-db' })
+    const there = indexedDBStorage({ dbName: 'bc-db' })
+    const seen: string[] = []
+    here.onDelete!('k', () => seen.push('k'))
+    here.onDelete!('j', () => seen.push('j'))
+    await there.set('k', fullTokenSet())
+    const notice = told(here, 'k')
+    await there.delete('other')
+    await there.delete('k')
+    await notice
+    expect(seen).toEqual(['k'])
+  })
+
+  it('is not told of its own deletes (its own client made them)', async () => {
+    const here = indexedDBStorage({ dbName: 'bc-own' })
+    const there = indexedDBStorage({ dbName: 'bc-own' })
+    const listener = vi.fn()
+    here.onDelete!('k', listener)
+    await here.delete('k')
+    // Messages arrive in order: once the later one from `there` is here, the first would have been.
+    const barrier = told(here, 'barrier')
+    await there.delete('barrier')
+    await barrier
+    expect(listener).not.toHaveBeenCalled()
+  })
+
+  it('is not told of deletes in a database or store of other names, nor of a failed delete (it posts after the delete)', async () => {
+    const here = indexedDBStorage({ dbName: 'bc/names', storeName: 'grants' })
+    const listener = vi.fn()
+    here.onDelete!('k', listener)
+    await indexedDBStorage({ dbName: 'bc/names-2', storeName: 'grants' }).delete('k')
+    await indexedDBStorage({ dbName: 'bc', storeName: 'names/grants' }).delete('k')
+    const failing = indexedDBStorage({ dbName: 'bc/names', storeName: 'grants' })
+    vi.stubGlobal('indexedDB', undefined)
+    await expect(failing.delete('k')).rejects.toBeInstanceOf(StorageError)
+    vi.unstubAllGlobals()
+    const barrier = told(here, 'barrier')
+    await failing.delete('barrier')
+    await barrier
+    expect(listener).not.toHaveBeenCalled()
+  })
+
+  it('stops calling a listener once it unsubscribed; a listener that throws does not stop the others', async () => {
+    const here = indexedDBStorage({ dbName: 'bc-off' })
+    const there = indexedDBStorage({ dbName: 'bc-off' })
+    const gone = vi.fn()
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {})
+    here.onDelete!('k', () => {
+      throw new Error('listener failed')
+    })
+    here.onDelete!('k', gone)()
+    const notice = told(here, 'k')
+    await there.delete('k')
+    await notice
+    expect(gone).not.toHaveBeenCalled()
+    expect(error).toHaveBeenCalledWith('oauth-refresh: an onDelete listener threw', expect.objectContaining({ message: 'listener failed' }))
+  })
+
+  it('keeps nothing alive in Node: its channel is unref()ed', async () => {
+    const ports = () => process.getActiveResourcesInfo().filter((name) => name === 'MessagePort').length
+    const before = ports()
+    const storage = indexedDBStorage({ dbName: 'bc-unref' })
+    storage.onDelete!('k', () => {})
+    await storage.delete('k')
+    expect(ports()).toBe(before)
+  })
+
+  it('has no onDelete where BroadcastChannel is missing: other contexts notice at their next refresh', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined)
+    const storage = indexedDBStorage({ dbName: 'bc-missing' })
+    expect(storage).not.toHaveProperty('onDelete')
+    await storage.set('k', fullTokenSet())
+    await storage.delete('k')
+    expect(await storage.get('k')).toBeUndefined()
+  })
+
+  it("ends another client's grant when one client of the same names signs out: end 'elsewhere', NO_GRANT, no token request", async () => {
+    const server = await serve()
+    const options = demoClient(server, { storageKey: 'bc-client', revocationUrl: server.revocationUrl })
+    const here = createRefreshClient({ ...options, storage: indexedDBStorage({ dbName: 'bc-client' }) })
+    const there = createRefreshClient({ ...options, storage: indexedDBStorage({ dbName: 'bc-client' }) })
+    const ends: RefreshClientEvents['end'][] = []
+    const ended = new Promise<void>((resolve) => there.on('end', (event) => (ends.push(event), resolve())))
+    await there.getAccessToken()
+    expect(await here.clear({ revoke: true })).toEqual({ revoked: true })
+    await ended
+    expect(ends).toEqual([{ reason: 'elsewhere' }])
+    const requests = server.tokenRequests.length
+    await expect(there.getAccessToken()).rejects.toMatchObject({ code: 'NO_GRANT', reason: 'elsewhere' })
+    expect(server.tokenRequests).toHaveLength(requests)
   })
 })

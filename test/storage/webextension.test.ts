@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { BrowserContext, Worker } from 'playwright-core'
+import type { BrowserContext, Page, Worker } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TokenStorage } from '../../src/storage/types.js'
 import type { WebExtensionStorageOptions } from '../../src/storage/webextension.js'
@@ -15,6 +15,14 @@ let context: BrowserContext
 let worker: Worker
 
 type Area = 'local' | 'session'
+
+/** What the onDelete tests leave on a context's globals. */
+interface Notices {
+  /** The keys whose deletes the context was told of, in order. */
+  told: string[]
+  /** Storage objects made in this context, by name. */
+  storages: Record<string, TokenStorage>
+}
 
 /** A `TokenStorage` whose every call runs `webExtensionStorage(chrome.storage[area], options)` in the service worker. */
 function inExtension(area: Area, options?: WebExtensionStorageOptions): TokenStorage {
@@ -165,6 +173,71 @@ describeWithBrowser('webExtensionStorage in a Chromium extension', () => {
         'ConfigError CONFIG_INVALID: "prefix" must be a string',
         'ConfigError CONFIG_INVALID: "options" must be an object',
       ])
+    })
+  })
+
+  describe('onDelete', () => {
+    let page: Page
+    beforeAll(async () => {
+      page = await context.newPage()
+      await page.goto(`chrome-extension://${new URL(worker.url()).host}/page.html`)
+      await page.waitForFunction(() => 'oauthRefresh' in globalThis)
+    })
+    afterAll(() => page?.close())
+
+    /** In the page: a new storage object `name` on chrome.storage.local that records the deletes of `keys` it is told of. */
+    const listen = (name: string, keys: string[], options?: WebExtensionStorageOptions) =>
+      page.evaluate(([name, keys, options]) => {
+        const globals = globalThis as unknown as ExtensionGlobals & Notices
+        globals.told ??= []
+        globals.storages ??= {}
+        const storage = (globals.storages[name] = globals.oauthRefresh.webExtensionStorage(globals.chrome.storage.local, options))
+        for (const key of keys) storage.onDelete!(key, () => globals.told.push(`${name}:${key}`))
+      }, [name, keys, options] as const)
+    /** Runs `steps` (set or delete, key) in order through the page's storage object `name`. */
+    const inPage = (name: string, steps: Array<['set' | 'delete', string]>) =>
+      page.evaluate(async ([name, steps, value]) => {
+        const storage = (globalThis as unknown as Notices).storages[name]!
+        for (const [step, key] of steps) await (step === 'set' ? storage.set(key, value) : storage.delete(key))
+      }, [name, steps, fullTokenSet()] as const)
+    /** What the page was told, once it was told `last` (events come in order: nothing earlier is still on its way). */
+    const toldUntil = async (last: string) => {
+      const told = () => page.evaluate(() => (globalThis as unknown as Notices).told)
+      await expect.poll(told).toContain(last)
+      const all = await told()
+      await page.evaluate(() => ((globalThis as unknown as Notices).told = []))
+      return all
+    }
+
+    it("tells the page of the service worker's delete of a key it listens to, and of no other key", async () => {
+      await listen('a', ['k', 'barrier'])
+      for (const key of ['k', 'other', 'barrier']) await inExtension('local').set(key, fullTokenSet())
+      for (const key of ['other', 'k', 'barrier']) await inExtension('local').delete(key)
+      expect(await toldUntil('a:barrier')).toEqual(['a:k', 'a:barrier'])
+    })
+
+    it('is not told of its own deletes, even of a delete followed at once by a set; another storage object in its context is', async () => {
+      await listen('own', ['k2', 'barrier2'])
+      await listen('other', ['k2'])
+      await inPage('own', [['set', 'k2'], ['delete', 'k2'], ['set', 'k2']])
+      await inExtension('local').set('barrier2', fullTokenSet())
+      await inExtension('local').delete('barrier2')
+      expect(await toldUntil('own:barrier2')).toEqual(['other:k2', 'own:barrier2'])
+    })
+
+    it('counts only its deletes that removed something: after deleting a missing key it is told of the next delete elsewhere', async () => {
+      await listen('missing', ['gone'])
+      await inPage('missing', [['delete', 'gone']])
+      await inExtension('local').set('gone', fullTokenSet())
+      await inExtension('local').delete('gone')
+      expect(await toldUntil('missing:gone')).toEqual(['missing:gone'])
+    })
+
+    it('listens under its prefix only', async () => {
+      await listen('prefixed', ['k4', 'barrier4'], { prefix: 'app/' })
+      for (const key of ['k4', 'abc/k4', 'app/k4', 'app/barrier4']) await inExtension('local').set(key, fullTokenSet())
+      for (const key of ['k4', 'abc/k4', 'app/k4', 'app/barrier4']) await inExtension('local').delete(key)
+      expect(await toldUntil('prefixed:barrier4')).toEqual(['prefixed:k4', 'prefixed:barrier4'])
     })
   })
 })

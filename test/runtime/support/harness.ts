@@ -12,7 +12,7 @@ export interface StaticFile {
  * The test side of a runtime run, in front of the local server:
  * - `/control/revoke` (POST) and `/control/token-requests` (GET) let code inside a runtime (a child
  *   process, a page, a worker) revoke access tokens and count token requests;
- * - `/token` and `/api/**` are forwarded to the local server with CORS headers, so a page reaches
+ * - `/token`, `/revoke` and `/api/**` are forwarded to the local server with CORS headers, so a page reaches
  *   the token endpoint and the API across origins, as it would at a real provider;
  * - any other path is one of `files`.
  * It listens twice: the page runs on `pageOrigin` and calls `apiOrigin`, a different origin.
@@ -62,7 +62,7 @@ export async function startHarness(server: LocalServer): Promise<Harness> {
       res.writeHead(200, { ...CORS, 'content-type': 'application/json', 'cache-control': 'no-store' })
       return res.end(JSON.stringify({ count: server.tokenRequests.length }))
     }
-    if (pathname === '/token' || pathname === '/api' || pathname.startsWith('/api/')) return forward(req, res)
+    if (pathname === '/token' || pathname === '/revoke' || pathname === '/api' || pathname.startsWith('/api/')) return forward(req, res)
     const file = files.get(pathname === '/' ? '/index.html' : pathname)
     res.writeHead(file ? 200 : 404, { 'content-type': file?.type ?? 'text/plain', 'cache-control': 'no-store' })
     res.end(file?.body ?? 'Not Found')
