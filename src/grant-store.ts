@@ -59,6 +59,9 @@ function asStored(value: unknown): StoredTokenSet | undefined {
   throw new StorageError(`Storage returned ${typeof value === 'string' ? 'a string (no JSON.parse in get?)' : 'a value'} that is not a token set`)
 }
 
+/** What tells one grant from the next: a sign-in of a configured client keeps its `grantId` (so a restart resumes it) but not its lineage. */
+const lineage = (set: StoredTokenSet) => set.signIn ?? set.grantId
+
 const SignInSchema = v.strictObject({
   refreshToken: text,
   accessToken: v.optional(text),
@@ -78,9 +81,9 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
   let loaded = false
   let epoch = 0
   // Grants obtained before this moment are not taken from storage: they were cleared or ended;
-  // nor is the cleared grant, which another context may store again.
+  // nor is the cleared grant, which another context may rotate and store again.
   let since = 0
-  let clearedId: string | undefined
+  let cleared: string | undefined
   // Why the last grant ended; undefined while this client has or may find one.
   let ended: NoGrantError | undefined
   // Whether `end` is still to be told for the grant this client has or may find.
@@ -89,7 +92,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
   /** A stored value of this configuration's grant, as new as the one in memory or newer. */
   const isNewerGrant = (set: StoredTokenSet | undefined): set is StoredTokenSet =>
-    !!set && (!configured || set.grantId === configured.grantId) && set.grantId !== clearedId && (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? since)
+    !!set && (!configured || set.grantId === configured.grantId) && lineage(set) !== cleared && (set.obtainedAt ?? 0) >= (grant?.obtainedAt ?? since)
 
   const adopt = (set: StoredTokenSet) => {
     ended = undefined
@@ -101,7 +104,8 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
   /** Drops the grant from memory; whether `end` is to be told for it. */
   function forget(reason: NoGrantReason, error?: OAuthError): boolean {
-    clearedId = grant?.grantId ?? clearedId
+    // An ended grant is refused by `since`; a cleared one also when another context rotates it on.
+    if (grant && reason !== 'rejected') cleared = lineage(grant)
     grant = undefined
     loaded = true
     since = Date.now()
@@ -113,6 +117,18 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
   function end(reason: 'rejected' | 'elsewhere', error?: OAuthError) {
     if (forget(reason, error)) events.emit('end', { reason, error })
+  }
+
+  /** Listens, once, for sign-outs in other contexts. */
+  function watch() {
+    if (watching || !storage.onDelete) return
+    watching = true
+    storage.onDelete(key, () => {
+      if (grant) {
+        epoch++
+        end('elsewhere')
+      }
+    })
   }
 
   function report(error: StorageError) {
@@ -155,15 +171,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
      * revoke the grant.
      */
     async load(at) {
-      if (!watching && storage.onDelete) {
-        watching = true
-        storage.onDelete(key, () => {
-          if (grant) {
-            epoch++
-            end('elsewhere')
-          }
-        })
-      }
+      watch()
       const stored = await read()
       if (at !== epoch) throw none()
       if (isNewerGrant(stored)) adopt(stored)
@@ -205,12 +213,13 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
         refreshToken,
         // A configured client resumes a stored grant only under its configured token's fingerprint.
         grantId: configured ? configured.grantId : fingerprint(refreshToken),
+        ...(configured && { signIn: fingerprint(refreshToken) }),
         obtainedAt: now,
         ...(accessToken && { accessToken, ...(expiresIn && { expiresAt: now + expiresIn * 1000 }) }),
         ...(scope !== undefined && { scope }),
       }
       epoch++
-      clearedId = undefined
+      watch()
       adopt(next)
       loaded = true
       await exclusive(storage, key, () => call(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory'))

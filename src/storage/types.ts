@@ -24,6 +24,8 @@ export interface StoredTokenSet {
    * restarted client can tell its own rotated grant from a different one.
    */
   grantId: string
+  /** A fingerprint of the refresh token a sign-in (`setRefreshToken`) of a configured client started with. */
+  signIn?: string
 }
 
 /**
