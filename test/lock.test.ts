@@ -122,15 +122,20 @@ describe('exclusive', () => {
   describe('with a bound (a Web Lock held by a refresh that never finishes)', () => {
     const BOUND = 1_000
 
-    it('gives the lock up once the holder has held it for the bound, and the next refresh runs then', async () => {
+    /** A refresh named `name` takes the lock; 10 ms later another one asks for it. */
+    async function holderThenWaiter(name: string) {
       vi.useFakeTimers()
       fifoLocks()
       const log: string[] = []
-      const hung = recordedTask('hung', log)
+      const holder = recordedTask(name, log)
       const next = recordedTask('next', log)
-      const first = exclusive(memoryStorage(), 'grant', hung.task, BOUND)
+      const first = exclusive(memoryStorage(), 'grant', holder.task, BOUND)
       await vi.advanceTimersByTimeAsync(10)
-      const second = exclusive(memoryStorage(), 'grant', next.task, BOUND)
+      return { log, holder, next, first, second: exclusive(memoryStorage(), 'grant', next.task, BOUND) }
+    }
+
+    it('gives the lock up once the holder has held it for the bound, and the next refresh runs then', async () => {
+      const { log, holder: hung, next, first, second } = await holderThenWaiter('hung')
       await vi.advanceTimersByTimeAsync(BOUND - 20)
       expect(log).toEqual(['hung starts'])
       await vi.advanceTimersByTimeAsync(20)
@@ -144,14 +149,7 @@ describe('exclusive', () => {
     })
 
     it('never lets a second refresh start while a holder works within the bound', async () => {
-      vi.useFakeTimers()
-      fifoLocks()
-      const log: string[] = []
-      const slow = recordedTask('slow', log)
-      const next = recordedTask('next', log)
-      const first = exclusive(memoryStorage(), 'grant', slow.task, BOUND)
-      await vi.advanceTimersByTimeAsync(10)
-      const second = exclusive(memoryStorage(), 'grant', next.task, BOUND)
+      const { log, holder: slow, next, first, second } = await holderThenWaiter('slow')
       await vi.advanceTimersByTimeAsync(BOUND - 20)
       slow.finish('slow token')
       await vi.advanceTimersByTimeAsync(0)
