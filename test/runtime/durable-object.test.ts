@@ -220,8 +220,9 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
     try {
       const refused = (await workers.get('isolate-0', '/token')).body.value
       server.revokeAccessTokens()
-      server.fault({ error: 'temporarily_unavailable' })
-      expect((await workers.get<ErrorReport>('isolate-0', '/api/me')).body, "the object's refresh failed").toMatchObject({ error: 'temporarily_unavailable' })
+      // A 503 whose Retry-After is past the retry cap: the object's refresh fails at once, the grant kept.
+      server.fault({ status: 503, retryAfter: '120' })
+      expect((await workers.get<ErrorReport>('isolate-0', '/api/me')).body, "the object's refresh failed").toMatchObject({ isOAuthRefreshError: true, status: 503 })
       const next = (await workers.get('isolate-0', '/token')).body
       expect(next.ok).toBe(true)
       expect(next.value, 'a new token, not the refused one').not.toBe(refused)
