@@ -120,15 +120,10 @@ export function waitFor<T>(promise: Promise<T>, ms: number, signal: AbortSignal 
  */
 export function createRefreshClient(options: RefreshClientOptions): RefreshClient {
   const config = parseOptions(options)
-  const { storage, storageKey: key, leewayMs } = config
+  const { storage, storageKey: key, leewayMs, maxWaitMs } = config
   const endpoint = createTokenEndpoint(config.endpoint)
   const events = createEvents<RefreshClientEvents>()
   const store = createGrantStore(config, events)
-  const { attempts, maxDelayMs } = config.endpoint.retry
-  // Longer than any refresh can take: twice (a retry after invalid_grant, the Basic-to-body
-  // fallback) every attempt timing out and backing off at the cap, plus such a span for storage.
-  // Within setTimeout's 32-bit range.
-  const maxWaitMs = Math.min((2 * attempts + 2) * (config.endpoint.timeoutMs + maxDelayMs), 2 ** 31 - 1)
 
   let inflight: Promise<Grant> | undefined
   // When the latest refresh began, under the lock: a token obtained before it was there to read.
@@ -207,7 +202,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
 
   /** Starts the refresh that this client's callers share until it settles. */
   function start(reason: RefreshReason, stale?: string, maxIdleMs = 0, done = {}): Promise<Grant> {
-    const flight: Promise<Grant> = exclusive(storage, key, () => refresh(reason, stale, maxIdleMs, done)).finally(() => forget(flight))
+    const flight: Promise<Grant> = exclusive(storage, key, () => refresh(reason, stale, maxIdleMs, done), maxWaitMs).finally(() => forget(flight))
     flight.catch((error: unknown) => {
       if (!(error instanceof NoGrantError)) events.emit('error', { error })
     })

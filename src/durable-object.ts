@@ -15,6 +15,7 @@ import { rejectUnknown } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import { hasMethods } from './storage/adapter.js'
 import type { StoredTokenSet, TokenStorage } from './storage/types.js'
+import { isOAuthError } from './token-request.js'
 
 /** The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`, which the object owns. */
 export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey'>
@@ -249,6 +250,8 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
   const { leewayMs } = config
 
   let cached: GrantToken | undefined
+  // The token the API last refused: the object is told of it until it has a newer one.
+  let refusedToken: string | undefined
   let shared: Promise<GrantToken> | undefined
   // Bumped by clear(): an answer already on its way is not cached.
   let epoch = 0
@@ -267,8 +270,15 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
     // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
     const stub = namespace.get(namespace.idFromName(name)) as GrantStub
     const outcome = await stub.grantCall(request)
-    if (!outcome.ok) throw revive(outcome.error)
-    return outcome.token
+    if (outcome.ok) return outcome.token
+    const error = revive(outcome.error)
+    // The object's grant has ended (revoked, or cleared from another isolate): its last token
+    // must not outlive it here, nor an answer already on its way.
+    if (error.code === 'NO_GRANT' || isOAuthError(error, 'invalid_grant')) {
+      epoch++
+      cached = undefined
+    }
+    throw error
   }
 
   async function ask(request: GrantTokenRequest): Promise<GrantToken> {
@@ -279,10 +289,15 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
   }
 
   async function token(refused: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+    // A token the API refused is handed out no more, even when reporting it fails.
+    if (refused !== undefined) {
+      refusedToken = refused
+      if (cached?.accessToken === refused) cached = undefined
+    }
     if (usable(cached, refused)) return cached!.accessToken
     signal?.throwIfAborted()
     // A refused or expiring token is stale: the object refreshes it unless that already happened.
-    const stale = refused ?? cached?.accessToken
+    const stale = refused ?? cached?.accessToken ?? refusedToken
     const flight: Promise<GrantToken> = (shared ??= ask({ stale }).finally(() => forget(flight)))
     let late = false
     let next: GrantToken

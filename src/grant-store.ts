@@ -222,7 +222,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
       watch()
       adopt(next)
       loaded = true
-      await exclusive(storage, key, () => call(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory'))
+      await exclusive(storage, key, () => call(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory'), config.maxWaitMs)
     },
 
     async clear(last) {
@@ -241,7 +241,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
       }
       try {
         // Revocation runs under the lock, so that it can never race a rotation elsewhere.
-        await (last ? exclusive(storage, key, forgetStored) : forgetStored())
+        await (last ? exclusive(storage, key, forgetStored, config.maxWaitMs) : forgetStored())
       } finally {
         if (told) events.emit('end', outcome)
       }

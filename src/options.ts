@@ -72,6 +72,12 @@ export interface ClientConfig {
   storage: TokenStorage
   storageKey: string
   leewayMs: number
+  /**
+   * Longer than any refresh can take: twice (a retry after a dead grant, the Basic-to-body
+   * fallback) every attempt timing out and backing off at the cap, plus such a span for storage;
+   * within setTimeout's 32-bit range. Bounds every wait for a refresh and for the grant's lock.
+   */
+  maxWaitMs: number
   allowedOrigins: Set<string> | undefined
   onStorageError: ((error: StorageError) => void) | undefined
 }
@@ -218,6 +224,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
     storage: options.storage ?? memoryStorage(),
     storageKey: o.storageKey ?? `oauth-refresh:${o.clientId}@${tokenUrl.href}`,
     leewayMs: o.expiryLeewaySeconds * 1000,
+    maxWaitMs: Math.min((2 * o.retry.attempts + 2) * (o.timeoutMs + o.retry.maxDelayMs), 2 ** 31 - 1),
     allowedOrigins: o.allowedOrigins && new Set(o.allowedOrigins.map(parseOrigin)),
     onStorageError: o.onStorageError as ClientConfig['onStorageError'],
   }

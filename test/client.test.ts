@@ -269,7 +269,7 @@ describe('more races', () => {
     let free!: () => void
     const held = new Promise<void>((resolve) => (free = resolve))
     let requests = 0
-    const request = async (_name: string, run: () => Promise<unknown>) => {
+    const request = async (_name: string, _options: object, run: () => Promise<unknown>) => {
       if (requests++ > 0) await held
       return run()
     }

@@ -4,18 +4,53 @@ import { memoryStorage } from '../src/storage/memory.js'
 import type { TokenStorage } from '../src/storage/types.js'
 
 afterEach(() => {
+  vi.useRealTimers()
   vi.unstubAllGlobals()
 })
 
 /** Web Locks that record each request's name and grant it, or refuse it with `refusal`. */
 function webLocks(refusal?: Error) {
   const names: string[] = []
-  const request = (name: string, run: () => Promise<unknown>) => {
+  const request = (name: string, _options: object, run: () => Promise<unknown>) => {
     names.push(name)
     return refusal ? Promise.reject(refusal) : run()
   }
   vi.stubGlobal('navigator', { locks: { request } })
   return names
+}
+
+/**
+ * A small Web Locks manager: one holder at a time, first come first served; a request whose
+ * `signal` aborts before its turn leaves the queue with an AbortError, as `navigator.locks` does.
+ */
+function fifoLocks() {
+  let tail: Promise<void> = Promise.resolve()
+  const request = <T>(_name: string, options: { signal?: AbortSignal }, run: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      const turn = tail
+      let release!: () => void
+      tail = new Promise((done) => (release = done))
+      const { signal } = options
+      signal?.addEventListener('abort', () => reject(new DOMException('The request was aborted', 'AbortError')))
+      void turn.then(() => {
+        if (signal?.aborted) return release()
+        run().then(resolve, reject).finally(release)
+      })
+    })
+  vi.stubGlobal('navigator', { locks: { request } })
+}
+
+/** A task that records when it starts and finishes, settling when `finish` is called (or never). */
+function recordedTask(name: string, log: string[]) {
+  let finish!: (value: string) => void
+  const task = vi.fn(() => {
+    log.push(`${name} starts`)
+    return new Promise<string>((resolve) => (finish = resolve)).then((value) => {
+      log.push(`${name} ends`)
+      return value
+    })
+  })
+  return { task, finish: (value: string) => finish(value) }
 }
 
 /** A storage whose lock records each key and runs the task, or fails with `failure` without running it. */
@@ -82,5 +117,65 @@ describe('exclusive', () => {
     const task = vi.fn(async () => 'token')
     await expect(exclusive(memoryStorage(), 'grant', task)).resolves.toBe('token')
     expect(task).toHaveBeenCalledOnce()
+  })
+
+  describe('with a bound (a Web Lock held by a refresh that never finishes)', () => {
+    const BOUND = 1_000
+
+    /** A refresh named `name` takes the lock; 10 ms later another one asks for it. */
+    async function holderThenWaiter(name: string) {
+      vi.useFakeTimers()
+      fifoLocks()
+      const log: string[] = []
+      const holder = recordedTask(name, log)
+      const next = recordedTask('next', log)
+      const first = exclusive(memoryStorage(), 'grant', holder.task, BOUND)
+      await vi.advanceTimersByTimeAsync(10)
+      return { log, holder, next, first, second: exclusive(memoryStorage(), 'grant', next.task, BOUND) }
+    }
+
+    it('gives the lock up once the holder has held it for the bound, and the next refresh runs then', async () => {
+      const { log, holder: hung, next, first, second } = await holderThenWaiter('hung')
+      await vi.advanceTimersByTimeAsync(BOUND - 20)
+      expect(log).toEqual(['hung starts'])
+      await vi.advanceTimersByTimeAsync(20)
+      expect(log).toEqual(['hung starts', 'next starts'])
+      next.finish('token')
+      await expect(second).resolves.toBe('token')
+      // The hung refresh is not cancelled: its caller still gets its outcome if it ever comes.
+      hung.finish('late')
+      await expect(first).resolves.toBe('late')
+      expect(vi.getTimerCount(), 'no timer is left behind').toBe(0)
+    })
+
+    it('never lets a second refresh start while a holder works within the bound', async () => {
+      const { log, holder: slow, next, first, second } = await holderThenWaiter('slow')
+      await vi.advanceTimersByTimeAsync(BOUND - 20)
+      slow.finish('slow token')
+      await vi.advanceTimersByTimeAsync(0)
+      expect(log).toEqual(['slow starts', 'slow ends', 'next starts'])
+      next.finish('next token')
+      await expect(Promise.all([first, second])).resolves.toEqual(['slow token', 'next token'])
+      expect(vi.getTimerCount(), 'no timer is left behind').toBe(0)
+    })
+
+    it('stops waiting for a lock held past the bound with a TIMEOUT, and never runs the task', async () => {
+      vi.useFakeTimers()
+      fifoLocks()
+      const log: string[] = []
+      // An unbounded holder, as an older version of the SDK in another tab would be.
+      const hung = recordedTask('hung', log)
+      void exclusive(memoryStorage(), 'grant', hung.task)
+      await vi.advanceTimersByTimeAsync(10)
+      const next = recordedTask('next', log)
+      const waiter = exclusive(memoryStorage(), 'grant', next.task, BOUND)
+      let failure: unknown
+      waiter.catch((error: unknown) => (failure = error))
+      await vi.advanceTimersByTimeAsync(BOUND)
+      expect(failure).toMatchObject({ name: 'TokenRequestError', code: 'TIMEOUT' })
+      hung.finish('late')
+      await vi.advanceTimersByTimeAsync(0)
+      expect(next.task).not.toHaveBeenCalled()
+    })
   })
 })

@@ -15,7 +15,9 @@ import { API_URL, chainIndex, refreshTokenOf, SECRET, SECRETS, TOKEN_URL, WebLoc
 // 4. after clear() resolves, that client hands out no token and does not store the grant again;
 // 5. a token the API refused (401) is never handed out again by that client;
 // 6. no error, toJSON or cause chain shows a secret or token;
-// 7. forceRefresh gets a token nobody had been handed when it was called.
+// 7. forceRefresh gets a token nobody had been handed when it was called;
+// 8. once the faults stop, every client gets a token within the waiters' bound unless its grant
+//    ended (the provider revoked it, or the client cleared it): no error outlives its fault.
 // RACES_RUNS=5000 searches longer from a random seed; RACES_SEED=n (and RACES_PATH from a failure) replays one.
 const LONG = Number(process.env.RACES_RUNS) || 0
 const RUNS = LONG || 1000
@@ -179,8 +181,21 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
       for (const a of actions) await s.schedule(Promise.resolve(), `c${i} starts ${describeAction(a)}`).then(() => launch(i, a))
     }),
   )
+  let afterFaults: Call[] = []
+  let reachable: boolean[] = []
   try {
     await drive(s, world, sc.calm)
+    world.faultsStopped = true
+    world.note('the faults stop')
+    // Two rounds: a client may learn in the first that its grant moved on (from another's answer).
+    for (let round = 0; round < 2; round++) {
+      reachable = clients.map((_, i) => world.storage.landed.has(world.current) || world.learned[i]! >= world.current)
+      const first = calls.length
+      for (const i of clients.keys()) void launch(i, { kind: 'get', force: false, abort: 'none' })
+      afterFaults = calls.slice(first)
+      // Answers now come before any timer: time passes only while nothing else can happen.
+      await drive(s, world, Infinity)
+    }
   } finally {
     vi.unstubAllGlobals()
   }
@@ -237,6 +252,19 @@ async function check(s: fc.Scheduler, sc: Scenario): Promise<void> {
       world.violation('4 clear() wins', `storage holds ${world.storage.value.refreshToken}, written by c${i} after its clear()`)
     }
   })
+
+  // 8. Once the faults stop, every client gets a token (in the time 1 bounds) by its second call,
+  // unless the grant ended (revoked or cleared) or, when that call began, its current refresh
+  // token was out of the client's reach: neither in storage nor ever seen by it (an answer lost, a
+  // write that failed or hung). Clients that share storage without a lock can roll each other
+  // back: not checked.
+  const ended = world.dead || cleared.some((c) => c.called !== undefined) || !(single || locked)
+  for (const { client, settled } of ended ? [] : afterFaults) {
+    if (reachable[client] && settled && 'error' in settled) {
+      const { error } = settled
+      world.violation('8 no error outlives its fault', `c${client} got ${error instanceof OAuthRefreshError ? error.code : inspect(error)} after the faults stopped`)
+    }
+  }
 
   // 6. No error shows a secret.
   const errors = [...storageErrors, ...calls.map((call) => call.settled?.error).filter((error) => error !== undefined)]

@@ -73,6 +73,8 @@ export class World {
   readonly stale: Map<string, number>[] = []
   readonly handedOut: { client: number; token: string; seq: number }[] = []
   readonly storage: ScheduledStorage
+  /** Set once the run's faults are over: every later answer rotates and every storage call succeeds. */
+  faultsStopped = false
 
   constructor(
     readonly s: Scheduler,
@@ -112,7 +114,7 @@ export class World {
 
   private async tokenRequest(client: number, init: RequestInit): Promise<Response> {
     const sent = new URLSearchParams(String(init.body)).get('refresh_token') ?? ''
-    const outcome = this.plan.outcomes[this.outcomeIndex++] ?? 'rotate'
+    const outcome = (!this.faultsStopped && this.plan.outcomes[this.outcomeIndex++]) || 'rotate'
     const inFlight = ++this.tokenRequestsInFlight[client]!
     const total = ++this.tokenRequestsInFlightTotal
     this.note(`c${client} token request with ${sent} (${outcome})`)
@@ -242,7 +244,7 @@ export class ScheduledStorage {
     } finally {
       this.pending--
     }
-    const fault = this.world.plan.storageFaults[this.faultIndex++] ?? 'ok'
+    const fault = (!this.world.faultsStopped && this.world.plan.storageFaults[this.faultIndex++]) || 'ok'
     // clear() has no bound of its own: its delete never hangs here.
     if (fault === 'hang' && name !== 'delete') {
       this.world.note(`c${client} storage.${name} hangs`)
@@ -338,20 +340,27 @@ export class ScheduledStorage {
 
 /**
  * An in-process model of the Web Locks API (`navigator.locks.request`) shared by the clients:
- * one holder at a time, first come first served, each acquisition a scheduled step.
+ * one holder at a time, first come first served, each acquisition a scheduled step; a request
+ * whose `signal` aborts before its turn leaves the queue, rejected with the signal's reason.
  */
 export class WebLocks {
   private tail: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly world: World) {}
 
-  request<T>(name: string, run: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(() => this.world.s.schedule(Promise.resolve(), `a client acquires ${name}`)).then(() => {
-      this.world.note('a client holds the Web Lock')
-      return run()
-    })
+  request<T>(name: string, options: { signal?: AbortSignal }, run: () => Promise<T>): Promise<T> {
+    const { signal } = options
+    const turn = this.tail.then(() => this.world.s.schedule(Promise.resolve(), `a client acquires ${name}`))
+    const result = Promise.race([
+      turn.then(() => {
+        if (signal?.aborted) throw signal.reason
+        this.world.note('a client holds the Web Lock')
+        return run()
+      }),
+      aborted(signal),
+    ])
     const released = () => void this.world.note('the Web Lock is released')
-    this.tail = result.then(released, released)
+    this.tail = turn.then(() => (signal?.aborted ? undefined : result.then(released, released)))
     return result
   }
 }

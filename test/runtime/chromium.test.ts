@@ -163,4 +163,30 @@ describeWithBrowser('Chromium', () => {
     expect([...a.errors, ...b.errors]).toEqual([])
     await a.page.context().close()
   })
+
+  it('a refresh stuck inside the Web Lock in one tab stops blocking the other tabs after maxWaitMs, the bound of the client', async () => {
+    const { server, config, newPage, ...stuck } = await openPage()
+    const tabs = await Promise.all([newPage(), newPage()])
+    const { tokenUrl, clientId, clientSecret, refreshToken } = config
+    // The client's bound, maxWaitMs: (2 × 1 attempt + 2) × (500 ms timeout + 0 ms backoff) = 2 s.
+    const options = { tokenUrl, clientId, clientSecret, refreshToken, storageKey: 'stuck-grant', timeoutMs: 500, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } }
+    await stuck.page.evaluate((options) => void (window as any).createStuckClient(options).getAccessToken().catch(() => {}), options)
+    const outcomes = await Promise.all(
+      tabs.map(({ page }) =>
+        page.evaluate(async (options) => {
+          const client = (window as any).createClient(options)
+          const outcome = () => client.getAccessToken().then((token: string) => typeof token, (error: { code: string }) => error.code)
+          return [await outcome(), await outcome()]
+        }, options),
+      ),
+    )
+    // A first call may wait out the bound (TIMEOUT); the next gets a token. Unbounded, every call times out.
+    for (const [first, second] of outcomes) {
+      expect(['string', 'TIMEOUT']).toContain(first)
+      expect(second, 'a token once the stuck refresh gave the lock up').toBe('string')
+    }
+    expect(server.tokenRequests, 'one refresh for both tabs, the stuck one never sent').toHaveLength(1)
+    expect([stuck, ...tabs].flatMap(({ errors }) => errors)).toEqual([])
+    await stuck.page.context().close()
+  })
 })

@@ -191,6 +191,47 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
     }
   })
 
+  it('after the provider ends the grant, an isolate hands out neither the refused token nor a cached one: it follows the object', async () => {
+    const server = await serve({ revokeOnReuse: false })
+    const workers = startFixture(server, { isolates: 2 })
+    try {
+      expect((await workers.get('isolate-0', '/api/me')).status).toBe(200)
+      const cached = (await workers.get('isolate-1', '/token')).body
+      expect(cached.ok, 'isolate-1 holds the same token').toBe(true)
+      // The provider revokes the grant: its refresh token and its access tokens.
+      server.setRefreshToken('another-grant')
+      server.revokeAccessTokens()
+      const failed = await workers.get<ErrorReport>('isolate-0', '/api/me')
+      expect(failed).toMatchObject({ status: 502, body: { name: 'OAuthError', error: 'invalid_grant' } })
+      expect((await workers.get('isolate-0', '/token')).body, 'the token the API just refused').toMatchObject({ ok: false, error: { code: 'NO_GRANT' } })
+
+      expect((await workers.get('isolate-1', '/token')).body, 'no RPC on the hot path: isolate-1 cannot know yet').toEqual(cached)
+      expect((await workers.get('isolate-1', '/force')).body.error).toMatchObject({ code: 'NO_GRANT' })
+      expect((await workers.get('isolate-1', '/token')).body, 'the NO_GRANT answer ended the cached token').toMatchObject({ ok: false, error: { code: 'NO_GRANT' } })
+      expect(server.tokenRequests).toHaveLength(2)
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it('a token the API refused is not handed out again when reporting it failed: the next call reports it again', async () => {
+    const server = await serve()
+    const workers = startFixture(server)
+    try {
+      const refused = (await workers.get('isolate-0', '/token')).body.value
+      server.revokeAccessTokens()
+      // A 503 whose Retry-After is past the retry cap: the object's refresh fails at once, the grant kept.
+      server.fault({ status: 503, retryAfter: '120' })
+      expect((await workers.get<ErrorReport>('isolate-0', '/api/me')).body, "the object's refresh failed").toMatchObject({ isOAuthRefreshError: true, status: 503 })
+      const next = (await workers.get('isolate-0', '/token')).body
+      expect(next.ok).toBe(true)
+      expect(next.value, 'a new token, not the refused one').not.toBe(refused)
+      expect(server.tokenRequests).toHaveLength(3)
+    } finally {
+      await workers.dispose()
+    }
+  })
+
   it('a Worker request that starts a refresh and ends before it completes does not lose it', async () => {
     const server = await serve()
     const workers = startFixture(server)

@@ -21,7 +21,7 @@ export function findChromium(env: Record<string, string | undefined> = process.e
 /** The line printed once when the browser tests are skipped; undefined when they run (always in CI). */
 export function skipNotice(path: string | undefined, env: Record<string, string | undefined> = process.env): string | undefined {
   if (path || env.CI) return undefined
-  return 'Skipped the Chromium tests (test/runtime/chromium.test.ts, extension.test.ts, test/storage/webextension.test.ts): no browser found. Install one (apt-get install -y chromium) or set CHROMIUM_PATH.'
+  return 'Skipped the Chromium tests (test/runtime/chromium.test.ts, web-locks.test.ts, extension.test.ts, test/storage/webextension.test.ts): no browser found. Install one (apt-get install -y chromium) or set CHROMIUM_PATH.'
 }
 
 const path = findChromium()
