@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
 import { asTokenSet, backendCall, hasMethods } from './adapter.js'
-import { createLease, jitter, runLeased, sleep, type LeaseSteps, type LockSteps } from './lease.js'
+import { jitter, leasedLock, sleep, type LeaseSteps, type LockSteps, type Seen } from './lease.js'
 import type { TokenStorage } from './types.js'
 
 /** A part of a Deno KV key. */
@@ -45,7 +45,6 @@ const MAX_LEASE_MS = 2 ** 31 - 1
 // "database is locked": SQLite's busy error, frequent when several processes share one file.
 const BUSY_ATTEMPTS = 20
 const BUSY_MAX_DELAY_MS = 250
-const MAX_POLL_MS = 100
 
 /** A lease or an in-flight record, as stored: who holds it, and until when (epoch ms). */
 interface Held {
@@ -102,16 +101,14 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
   if (!(Number.isInteger(leaseMs) && leaseMs >= MIN_LEASE_MS && leaseMs <= MAX_LEASE_MS)) {
     throw new ConfigError(`"leaseMs" must be an integer from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`)
   }
-  const pollMs = Math.min(leaseMs / 4, MAX_POLL_MS)
   const grantKey = (key: string): DenoKVKey => [...prefix, key]
   const leaseKey = (key: string): DenoKVKey => [...prefix, key, 'lock']
   const recordKey = (key: string): DenoKVKey => [...prefix, key, 'inflight']
-  // The grant's versionstamp as each key's current holder in this instance last read it.
-  const reads = new Map<string, { versionstamp: string | null | undefined }>()
   const get = (key: DenoKVKey) => call('get', () => kv.get(key))
   const commit = (operation: () => DenoKVAtomicLike) => call('atomic commit', () => operation().commit())
 
-  function lockSteps(key: DenoKVKey): LockSteps {
+  function lockSteps(storageKey: string): LockSteps {
+    const key = leaseKey(storageKey)
     // The lease is made at each attempt: one that waited out "database is locked" starts when written.
     const lease = (holder: string) => ({ holder, expiresAt: Date.now() + leaseMs })
     /** Commits `change` if `holder` holds the lease as read now. */
@@ -130,34 +127,39 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
     }
   }
 
-  function leaseSteps(key: string, holder: string, read: { versionstamp: string | null | undefined }): LeaseSteps {
+  function leaseSteps(key: string, holder: string, read: Seen<string>): LeaseSteps {
     return {
       async claim(refreshToken, recordMs) {
         const [lease, grant, record] = [await get(leaseKey(key)), await get(grantKey(key)), await get(recordKey(key))]
         const checks = [{ key: leaseKey(key), versionstamp: lease.versionstamp }, { key: grantKey(key), versionstamp: grant.versionstamp }, { key: recordKey(key), versionstamp: record.versionstamp }]
-        if (grant.versionstamp !== read.versionstamp) return false
+        if (grant.versionstamp !== read.version) return false
         const now = Date.now()
         const recorded = isLive(record.value, now) && record.value.refreshToken === refreshToken ? record.value : undefined
         if (recorded && recorded.holder !== holder) return recorded.expiresAt - now
-        const leased = isLive(lease.value, now) && lease.value.holder !== holder ? lease.value : undefined
-        if (leased && !recorded) return leased.expiresAt - now
+        const another = isLive(lease.value, now) && lease.value.holder !== holder ? lease.value : undefined
+        if (another && !recorded) return another.expiresAt - now
         const { ok } = await commit(() => {
           const operation = kv.atomic().check(...checks)
           operation.set(recordKey(key), { holder, refreshToken, expiresAt: Date.now() + recordMs })
-          return leased ? operation : operation.set(leaseKey(key), { holder, expiresAt: Date.now() + leaseMs })
+          return another ? operation : operation.set(leaseKey(key), { holder, expiresAt: Date.now() + leaseMs })
         })
         return ok || 0
       },
       async replace(value) {
         for (;;) {
           const [grant, record] = [await get(grantKey(key)), await get(recordKey(key))]
-          if (grant.versionstamp !== read.versionstamp) return JSON.stringify(grant.value) === JSON.stringify(value)
+          if (grant.versionstamp !== read.version) {
+            // Written already, by an attempt whose answer was lost?
+            const written = JSON.stringify(grant.value) === JSON.stringify(value)
+            if (written) read.version = grant.versionstamp
+            return written
+          }
           const result = await commit(() => {
             const operation = kv.atomic().check({ key: grantKey(key), versionstamp: grant.versionstamp }, { key: recordKey(key), versionstamp: record.versionstamp }).set(grantKey(key), value)
             return (record.value as Held | null)?.holder === holder ? operation.delete(recordKey(key)) : operation
           })
           if (result.ok) {
-            read.versionstamp = result.versionstamp ?? null
+            read.version = result.versionstamp ?? null
             return true
           }
         }
@@ -165,11 +167,11 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
     }
   }
 
+  const leased = leasedLock(leaseMs, lockSteps, leaseSteps)
   return {
     async get(key) {
       const { value, versionstamp } = await get(grantKey(key))
-      const read = reads.get(key)
-      if (read) read.versionstamp = versionstamp
+      leased.saw(key, versionstamp)
       return value === null ? undefined : asTokenSet(value, 'Deno KV')
     },
     async set(key, value) {
@@ -177,20 +179,9 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
     },
     async delete(key) {
       await call('delete', () => kv.delete(grantKey(key)))
-      const read = reads.get(key)
-      if (read) read.versionstamp = null
+      leased.saw(key, null)
     },
-    lock(key, task) {
-      return runLeased(lockSteps(leaseKey(key)), leaseMs, pollMs, async (holder) => {
-        const read = { versionstamp: undefined }
-        reads.set(key, read)
-        try {
-          return await task(createLease(leaseSteps(key, holder, read), leaseMs, pollMs))
-        } finally {
-          reads.delete(key)
-        }
-      })
-    },
+    lock: leased.lock,
   }
 }
 

@@ -1,5 +1,5 @@
 import { StorageError } from '../errors.js'
-import type { Lease, StoredTokenSet } from './types.js'
+import type { Lease, StoredTokenSet, TokenStorage } from './types.js'
 
 /** Waits `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -24,7 +24,7 @@ export interface LockSteps {
  * every `leaseMs / 3` while `task` runs, and ends it after. A failed renewal is tried again at
  * the next tick (if all fail, the lease lapses by itself); a failed release is harmless.
  */
-export async function runLeased<T>(steps: LockSteps, leaseMs: number, pollMs: number, task: (holder: string) => Promise<T>): Promise<T> {
+async function runLeased<T>(steps: LockSteps, leaseMs: number, pollMs: number, task: (holder: string) => Promise<T>): Promise<T> {
   const holder = newHolder()
   for (let taken = await steps.take(holder); taken !== true; taken = await steps.take(holder)) {
     await sleep(jitter(Math.min(Math.max(taken, 1), pollMs)))
@@ -58,12 +58,13 @@ export interface LeaseSteps {
 }
 
 const WRITE_RETRY_MAX_MS = 250
+const MAX_POLL_MS = 100
 
 /**
  * A {@link Lease} over an adapter's atomic `steps`. A claim's record lasts the request's timeout
  * plus `writeMs`; a waiting claim looks again every `pollMs` or so.
  */
-export function createLease(steps: LeaseSteps, writeMs: number, pollMs: number): Lease {
+function createLease(steps: LeaseSteps, writeMs: number, pollMs: number): Lease {
   let deadline = 0
   return {
     async claim(refreshToken, timeoutMs) {
@@ -90,5 +91,47 @@ export function createLease(steps: LeaseSteps, writeMs: number, pollMs: number):
         return
       }
     },
+  }
+}
+
+/** What a holder read of its grant: the adapter's version of it (`null`: none), or `undefined` before the first read. */
+export interface Seen<V> {
+  version: V | null | undefined
+}
+
+/** A storage's lock whose task gets a {@link Lease}, and the note of what each holder read. */
+export interface LeasedLock<V> {
+  /** Notes that `key`'s grant was read or written with `version`, if a holder of this instance holds `key`'s lease. */
+  saw(key: string, version: V | null): void
+  lock: NonNullable<TokenStorage['lock']>
+}
+
+/**
+ * The `lock` of an adapter from its atomic steps: `lockSteps(key)` for the lease, and
+ * `leaseSteps` for the claims and writes of one holder, which compare storage with `seen`.
+ */
+export function leasedLock<V>(
+  leaseMs: number,
+  lockSteps: (key: string) => LockSteps,
+  leaseSteps: (key: string, holder: string, seen: Seen<V>) => LeaseSteps,
+): LeasedLock<V> {
+  const pollMs = Math.min(leaseMs / 4, MAX_POLL_MS)
+  // One holder per key at a time in an instance: the lease keeps the others out.
+  const reads = new Map<string, Seen<V>>()
+  return {
+    saw(key, version) {
+      const seen = reads.get(key)
+      if (seen) seen.version = version
+    },
+    lock: (key, task) =>
+      runLeased(lockSteps(key), leaseMs, pollMs, async (holder) => {
+        const seen: Seen<V> = { version: undefined }
+        reads.set(key, seen)
+        try {
+          return await task(createLease(leaseSteps(key, holder, seen), leaseMs, pollMs))
+        } finally {
+          reads.delete(key)
+        }
+      }),
   }
 }
