@@ -3,7 +3,7 @@ import { OAuthRefreshError, TokenRequestError } from './errors.js'
 import { createGrantStore, type Grant } from './grant-store.js'
 import { exclusive } from './lock.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
-import type { StoredTokenSet } from './storage/types.js'
+import type { Lease, StoredTokenSet } from './storage/types.js'
 import { createTokenEndpoint, isOAuthError } from './token-request.js'
 
 /** Options of `getAccessToken`. */
@@ -93,7 +93,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     return Date.now() < set.expiresAt - Math.min(leewayMs, lifetime / 2)
   }
 
-  async function refresh(force: boolean, stale: string | undefined): Promise<Grant> {
+  async function refresh(force: boolean, stale: string | undefined, lease?: Lease): Promise<Grant> {
     refreshedSince = Date.now()
     const at = store.epoch()
     let current = await store.load(at)
@@ -102,11 +102,16 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       if ((!force || retried) && isFresh(current, stale)) return current
       let answer
       try {
-        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken])
+        answer = await endpoint.refresh(current.refreshToken, [config.endpoint.clientSecret, current.refreshToken, current.accessToken], lease)
       } catch (error) {
         if (!isOAuthError(error, 'invalid_grant')) throw error
         current = await store.replacement(current)
         if (!current || retried) throw error
+        continue
+      }
+      // Another holder refreshed since the read: read again.
+      if (!answer) {
+        current = await store.load(at)
         continue
       }
       const now = Date.now()
@@ -119,7 +124,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         grantId: current.grantId,
       }
       // No caller gets the new access token before storage has it, since all join `inflight`.
-      await store.save(next, at)
+      await store.save(next, at, lease)
       return next
     }
   }
@@ -130,7 +135,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
     signal?.throwIfAborted()
     const joined = inflight
     if (!inflight) {
-      const flight: Promise<Grant> = exclusive(storage, key, () => refresh(force, stale)).finally(() => forget(flight))
+      const flight: Promise<Grant> = exclusive(storage, key, (lease) => refresh(force, stale, lease)).finally(() => forget(flight))
       inflight = flight
     }
     const shared = inflight

@@ -1,6 +1,6 @@
 import { OAuthRefreshError, StorageError } from './errors.js'
 import type { ClientConfig } from './options.js'
-import type { StoredTokenSet } from './storage/types.js'
+import type { Lease, StoredTokenSet } from './storage/types.js'
 
 /** A stored grant that holds an access token. */
 export type Grant = StoredTokenSet & { accessToken: string }
@@ -15,8 +15,8 @@ export interface GrantStore {
   epoch(): number
   /** Reads storage and keeps the newest grant; throws when `clear()` ran since `at`. */
   load(at: number): Promise<StoredTokenSet | undefined>
-  /** Keeps `next` in memory, then in storage; a failed write is reported, not thrown. Throws when `clear()` ran since `at`. */
-  save(next: Grant, at: number): Promise<void>
+  /** Keeps `next` in memory, then in storage (through `lease`, when given); a failed write is reported, not thrown. Throws when `clear()` ran since `at`. */
+  save(next: Grant, at: number, lease?: Lease): Promise<void>
   /** After the provider refused `dead`: a grant another context rotated meanwhile, or none. */
   replacement(dead: StoredTokenSet): Promise<StoredTokenSet | undefined>
   /** Forgets the grant, in memory and in storage. */
@@ -99,11 +99,11 @@ export function createGrantStore(config: ClientConfig): GrantStore {
       return grant
     },
 
-    async save(next, at) {
+    async save(next, at, lease) {
       if (at !== epoch) throw cleared()
       // In memory first, so a caller that gave up waiting can't refresh with the spent token.
       grant = next
-      await attempt(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory')
+      await attempt(() => (lease ? lease.set(next) : storage.set(key, next)), 'Storing the grant failed; it is kept in memory')
       if (at !== epoch) {
         // clear() ran meanwhile, and its delete may have landed before this write.
         await attempt(() => storage.delete(key), 'Deleting the grant failed')

@@ -1,4 +1,5 @@
 import { basicCredentials } from './base64.js'
+import type { Lease } from './storage/types.js'
 import { OAuthError, OAuthRefreshError, TokenRequestError } from './errors.js'
 import { parseErrorResponse, parseTokenResponse, readLimitedText, type TokenAnswer, type TokenResponse } from './token-response.js'
 
@@ -32,7 +33,8 @@ export interface TokenEndpointConfig {
 
 /** Sends refresh requests; remembers which client authentication method the server accepted. */
 export interface TokenEndpoint {
-  refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse>
+  /** Resolves undefined, sending nothing more, when `lease` refuses the claim before a send: another holder refreshed. */
+  refresh(refreshToken: string, secrets: readonly (string | undefined)[], lease?: Lease): Promise<TokenResponse | undefined>
 }
 
 type Method = 'basic' | 'body' | 'none'
@@ -120,11 +122,12 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     }
   }
 
-  async function refresh(refreshToken: string, secrets: readonly (string | undefined)[]): Promise<TokenResponse> {
+  async function refresh(refreshToken: string, secrets: readonly (string | undefined)[], lease?: Lease): Promise<TokenResponse | undefined> {
     let method = remembered
     let doubted = false
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
+      if (lease && !(await lease.claim(refreshToken, config.timeoutMs))) return undefined
       try {
         const answer = await send(refreshToken, method)
         if (answer.status >= 200 && answer.status < 300) {

@@ -20,7 +20,7 @@ async function setup(config: Partial<TokenEndpointConfig> = {}, serverOptions: L
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 50 },
     ...config,
   })
-  return { server, refresh: () => endpoint.refresh(server.validRefreshToken, []) }
+  return { server, refresh: async () => (await endpoint.refresh(server.validRefreshToken, []))! }
 }
 
 /** A loopback URL whose port was just freed: connecting to it is refused. */
