@@ -32,13 +32,14 @@ const points = pausePoints(config.stopAt, () => {
 
 const kv = await Deno.openKv(config.kvPath)
 // The grant's write (a set of a value with a refresh token) stops at 'commit' just before it is sent.
-const atomic = (operation: DenoKVAtomicLike, writesGrant = false): DenoKVAtomicLike => ({
-  check: (...checks) => atomic(operation.check(...checks), writesGrant),
-  set: (key, value) => atomic(operation.set(key, value), writesGrant || typeof (value as { refreshToken?: unknown })?.refreshToken === 'string'),
-  delete: (key) => atomic(operation.delete(key), writesGrant),
-  commit: async () => (writesGrant && (await points.at('commit')), operation.commit()),
+const writesGrant = (value: unknown) => typeof (value as { refreshToken?: unknown })?.refreshToken === 'string'
+const atomic = (operation: DenoKVAtomicLike, grant = false): DenoKVAtomicLike => ({
+  check: (...checks) => atomic(operation.check(...checks), grant),
+  set: (key, value) => atomic(operation.set(key, value), grant || writesGrant(value)),
+  delete: (key) => atomic(operation.delete(key), grant),
+  commit: async () => (grant && (await points.at('commit')), operation.commit()),
 })
-const watched: DenoKVLike = { get: (key) => kv.get(key), set: (key, value) => kv.set(key, value), delete: (key) => kv.delete(key), atomic: () => atomic(kv.atomic()) }
+const watched: DenoKVLike = { get: (key) => kv.get(key), set: async (key, value) => (writesGrant(value) && (await points.at('commit')), kv.set(key, value)), delete: (key) => kv.delete(key), atomic: () => atomic(kv.atomic()) }
 const shared = points.storage(denoKVStorage(watched, { leaseMs: config.leaseMs }))
 // Without the lock: the same storage, as an adapter without `lock` would be.
 const storage: TokenStorage = config.lock ? shared : { get: (key) => shared.get(key), set: (key, value) => shared.set(key, value), delete: (key) => shared.delete(key) }

@@ -18,8 +18,9 @@ const points = pausePoints(config.stopAt, () => {
 const { createRefreshClient } = await import(config.entries.core)
 const { redisStorage } = await import(config.entries.redis)
 
-// The offline queue off, as the README advises; the grant's write script stops at 'commit' just before it is sent.
-const isWrite = (args) => args[0] === 'EVAL' && args[1].includes("redis.call('SET', KEYS[1], ARGV[4])")
+// The offline queue off, as the README advises. The grant's write (its script, or a plain SET
+// without a lease) stops at 'commit' just before it is sent.
+const isWrite = (args) => (args[0] === 'EVAL' && args[1].includes("redis.call('SET', KEYS[1], ARGV[4])")) || (args[0] === 'SET' && args.length === 3)
 let redis, close
 if (config.redisClient === 'ioredis') {
   const { Redis } = await import('ioredis')
