@@ -95,16 +95,18 @@ export function holderConfig(server, kvPath) {
  * `concurrency` calls each per expiry, `expiries` times, with the adapter's lock and without it
  * (the same storage minus `lock`), taking turns for `rounds` rounds: token requests per expiry,
  * failed calls, and rounds whose grant the server revoked. `kvPath()` gives each run its file.
+ * Tokens last `expiresIn` seconds (rounds are 1.2 times that apart): long enough that every
+ * process takes its turn at the lock before the token is due again.
  *
  * @param {{ start(config: Record<string, unknown>): Promise<import('./holder-process.mjs').Holder> }} place
- * @param {{ rounds: number, processes: number, concurrency: number, expiries: number, kvPath: () => string }} options
+ * @param {{ rounds: number, processes: number, concurrency: number, expiries: number, kvPath: () => string, expiresIn?: number }} options
  */
-export async function measureRace(place, { rounds, processes, concurrency, expiries, kvPath }) {
+export async function measureRace(place, { rounds, processes, concurrency, expiries, kvPath, expiresIn = 1 }) {
   const runs = await interleave(['withLock', 'withoutLock'], rounds, async (name) => {
-    const server = await startLocalServer(RACE_SERVER)
+    const server = await startLocalServer({ ...RACE_SERVER, expiresIn })
     try {
       const lock = name === 'withLock'
-      const { failed } = await rotationRace(place, server, { kvPath: kvPath(), processes, concurrency, rounds: expiries, lock })
+      const { failed } = await rotationRace(place, server, { kvPath: kvPath(), processes, concurrency, rounds: expiries, lock, periodMs: 1200 * expiresIn })
       return { tokenRequestsPerExpiry: server.tokenRequests.length / expiries, failed, revoked: server.grantRevoked }
     } finally {
       await server.close()

@@ -40,7 +40,7 @@ export async function measureRedisRace({ redisUrl, rounds = 2, processes = 4, co
   const url = (file) => pathToFileURL(join(root, 'dist', file)).href
   const place = redisPlace({ entries: { core: url('index.js'), redis: url('redis.js') }, redisUrl })
   try {
-    return await measureRace(place, { rounds, processes, concurrency, expiries, kvPath: () => '' })
+    return await measureRace(place, { rounds, processes, concurrency, expiries, kvPath: () => '', expiresIn: 2 })
   } finally {
     await place.close()
   }
