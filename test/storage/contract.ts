@@ -123,6 +123,19 @@ export interface LockBackend {
   cutOff(storage: TokenStorage): void | Promise<void>
 }
 
+/** A `LockBackend` whose `connect(leaseMs)` opens a connection of its own and an adapter on it; cutting off closes it. */
+export function lockBackend(connect: (leaseMs: number) => Promise<{ storage: TokenStorage; close(): unknown }>): LockBackend {
+  const closers = new WeakMap<TokenStorage, () => unknown>()
+  return {
+    async open(leaseMs) {
+      const { storage, close } = await connect(leaseMs)
+      closers.set(storage, close)
+      return storage
+    },
+    cutOff: async (storage) => void (await closers.get(storage)!()),
+  }
+}
+
 type Locking = TokenStorage & Required<Pick<TokenStorage, 'lock'>>
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

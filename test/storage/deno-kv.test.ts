@@ -5,8 +5,7 @@ import { openKv } from '@deno/kv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
 import { denoKVStorage, type DenoKVAtomicLike, type DenoKVLike } from '../../src/storage/deno-kv.js'
-import type { TokenStorage } from '../../src/storage/types.js'
-import { describeClientPersistence, describeStorageContract, describeStorageLease, describeStorageLock, fullTokenSet } from './contract.js'
+import { describeClientPersistence, describeStorageContract, describeStorageLease, describeStorageLock, fullTokenSet, lockBackend } from './contract.js'
 
 // @deno/kv: Deno KV for Node.js, on the same SQLite file format as `Deno.openKv(path)`.
 type KV = DenoKVLike & { close(): void }
@@ -43,16 +42,10 @@ afterAll(async () => {
 describeStorageContract('denoKVStorage', () => denoKVStorage(kv))
 describeClientPersistence('denoKVStorage', () => denoKVStorage(kv))
 
-const connections = new WeakMap<TokenStorage, KV>()
-const backend = {
-  async open(leaseMs: number) {
-    const connection = await connect()
-    const storage = denoKVStorage(connection, { leaseMs })
-    connections.set(storage, connection)
-    return storage
-  },
-  cutOff: (storage: TokenStorage) => connections.get(storage)!.close(),
-}
+const backend = lockBackend(async (leaseMs) => {
+  const connection = await connect()
+  return { storage: denoKVStorage(connection, { leaseMs }), close: () => connection.close() }
+})
 describeStorageLock('denoKVStorage', backend)
 describeStorageLease('denoKVStorage', backend)
 

@@ -3,9 +3,8 @@ import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
 import { redisStorage, type RedisLike } from '../../src/storage/redis.js'
-import type { TokenStorage } from '../../src/storage/types.js'
 import { describeWithRedis, startRedis, type RedisServer } from '../support/redis.js'
-import { describeClientPersistence, describeStorageContract, describeStorageLease, describeStorageLock, fullTokenSet } from './contract.js'
+import { describeClientPersistence, describeStorageContract, describeStorageLease, describeStorageLock, fullTokenSet, lockBackend } from './contract.js'
 
 let server: RedisServer
 const opened: Array<() => Promise<unknown>> = []
@@ -42,20 +41,10 @@ describeWithRedis('redisStorage', () => {
   for (const [name, connect] of Object.entries(CLIENTS)) {
     describeStorageContract(`redisStorage (${name})`, async () => redisStorage(await connect()))
     describeClientPersistence(`redisStorage (${name})`, async () => redisStorage(await connect()))
-    const clients = new WeakMap<TokenStorage, { disconnect(): unknown } | { destroy(): unknown }>()
-    const backend = {
-      async open(leaseMs: number) {
-        const client = await connect()
-        const storage = redisStorage(client, { leaseMs })
-        clients.set(storage, client)
-        return storage
-      },
-      cutOff(storage: TokenStorage) {
-        const client = clients.get(storage)!
-        if ('disconnect' in client) client.disconnect()
-        else client.destroy()
-      },
-    }
+    const backend = lockBackend(async (leaseMs) => {
+      const client = await connect()
+      return { storage: redisStorage(client, { leaseMs }), close: () => (client instanceof Redis ? client.disconnect() : client.destroy()) }
+    })
     describeStorageLock(`redisStorage (${name})`, backend)
     describeStorageLease(`redisStorage (${name})`, backend)
   }
