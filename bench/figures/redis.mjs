@@ -1,5 +1,8 @@
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, Socket } from 'node:net'
 import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { measureRace } from './deno-kv.mjs'
 import { startHolder } from './holder-process.mjs'
 
@@ -44,4 +47,75 @@ export async function measureRedisRace({ redisUrl, rounds = 2, processes = 4, co
   } finally {
     await place.close()
   }
+}
+
+/** A loopback port free a moment ago (redis-server refuses `--port 0`). */
+async function freePort() {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address())
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** Whether a Redis answers PING on `port`. */
+async function answers(port) {
+  const socket = new Socket()
+  try {
+    socket.connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write('PING\r\n')
+    const [data] = await once(socket, 'data')
+    return String(data).startsWith('+PONG')
+  } catch {
+    return false
+  } finally {
+    socket.destroy()
+  }
+}
+
+/**
+ * @typedef {object} RedisServer A redis-server of one's own, on a loopback port, keeping nothing on disk.
+ * @property {number} port
+ * @property {string} url
+ * @property {() => Promise<void>} stop Stops the server (SIGTERM) and waits for it to exit.
+ * @property {() => Promise<void>} start Starts it again on the same port, empty.
+ */
+
+/**
+ * Starts `redis-server --port N --save '' --appendonly no` on a free loopback port; resolves
+ * once it answers PING.
+ *
+ * @param {string} [command] the redis-server to run. Default: the one on the PATH.
+ * @returns {Promise<RedisServer>}
+ */
+export async function startRedisServer(command = 'redis-server') {
+  const port = await freePort()
+  /** @type {import('node:child_process').ChildProcess | undefined} */
+  let child
+  const server = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async start() {
+      child = spawn(command, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      const exited = once(child, 'exit').then(() => {
+        throw new Error(`redis-server exited at start (port ${port})`)
+      })
+      exited.catch(() => undefined)
+      for (let tries = 0; !(await answers(port)); tries++) {
+        if (tries > 100) throw new Error(`redis-server did not answer on port ${port}`)
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, 50)), exited])
+      }
+    },
+    async stop() {
+      if (!child || child.exitCode !== null) return
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+  await server.start()
+  return server
 }
