@@ -12,4 +12,4 @@ export {
 } from './errors.js'
 export type { OAuthRefreshErrorCode, OAuthRefreshErrorOptions } from './errors.js'
 export { memoryStorage } from './storage/memory.js'
-export type { StoredTokenSet, TokenStorage } from './storage/types.js'
+export type { Lease, StoredTokenSet, TokenStorage } from './storage/types.js'
