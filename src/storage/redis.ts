@@ -88,8 +88,8 @@ return redis.call('DEL', KEYS[1])`
  *
  * So a holder that pauses (GC, a suspended VM) for less than its record's time costs nothing, and
  * a process killed holding the lock blocks the grant for at most `leaseMs` plus, if it died with
- * a request out, the request's timeout plus `leaseMs`. Keys of one grant share a hash tag, so the
- * scripts run on Redis Cluster too.
+ * a request out, the request's timeout plus `leaseMs`. Keys of one grant share a hash tag (one
+ * cluster slot, as a script's keys must be); only a single Redis server is tested.
  *
  * Every Redis call is bounded by `commandTimeoutMs`; a failure, a timeout, and a stored value that
  * is not a token set reject with a `StorageError`. Turn the client's offline queue off
