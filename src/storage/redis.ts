@@ -1,6 +1,6 @@
 import { ConfigError, StorageError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import { asTokenSet, hasMethods } from './adapter.js'
+import { hasMethods, parseTokenSet } from './adapter.js'
 import { leasedLock, type LeaseSteps, type LockSteps, type Seen } from './lease.js'
 import type { TokenStorage } from './types.js'
 
@@ -179,14 +179,7 @@ export function redisStorage(client: RedisLike, options: RedisStorageOptions = {
     async get(key) {
       const text = (await command('get', ['GET', keys(key).grant])) as string | null
       leased.saw(key, text)
-      if (text === null) return undefined
-      let value: unknown
-      try {
-        value = JSON.parse(text)
-      } catch {
-        throw new StorageError('Redis holds a value that is not JSON')
-      }
-      return asTokenSet(value, 'Redis')
+      return text === null ? undefined : parseTokenSet(text, 'Redis')
     },
     async set(key, value) {
       await command('set', ['SET', keys(key).grant, JSON.stringify(value)])
