@@ -12,6 +12,7 @@ export const entries = {
   'cloudflare-kv': 'src/storage/cloudflare-kv.ts',
   'deno-kv': 'src/storage/deno-kv.ts',
   webextension: 'src/storage/webextension.ts',
+  redis: 'src/storage/redis.ts',
   ofetch: 'src/ofetch.ts',
   'durable-object': 'src/durable-object.ts',
 }

@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',
-    globalSetup: ['test/runtime/support/browser-notice.ts'],
+    globalSetup: ['test/runtime/support/browser-notice.ts', 'test/support/redis-notice.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
   },

@@ -23,7 +23,15 @@ function spread(summary, digits = 0, scale = 1) {
  * @returns {string}
  */
 export function renderMarkdown(results) {
-  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, denoKV, isolates } = results
+  const { machine, settings, overhead, storm, coldStart, importTime, size, memory, denoKV, redis, isolates } = results
+  /** A processes × concurrency race of `what`, with and without the adapter's lock. */
+  const race = (what, options, figure) => [
+    `| ${what}: ${options.processes} processes × ${options.concurrency} concurrent calls per expiry, ${options.expiries} expiries, rotation with revocation on reuse (${options.rounds} rounds) | token requests per expiry | failed calls of ${number(figure.calls, 0)} | rounds the grant was revoked |`,
+    '|---|---:|---:|---:|',
+    `| with the adapter's lock | ${spread(figure.withLock.tokenRequestsPerExpiry, 2)} | ${spread(figure.withLock.failed)} | ${figure.withLock.revokedRounds} |`,
+    `| without it (the same storage minus \`lock\`) | ${spread(figure.withoutLock.tokenRequestsPerExpiry, 2)} | ${spread(figure.withoutLock.failed)} | ${figure.withoutLock.revokedRounds} |`,
+    '',
+  ]
   const names = Object.keys(TITLES)
   const row = (label, cell) => `| ${label} | ${names.map(cell).join(' | ')} |`
   const toOauth4webapi = (name) => (name === 'raw' ? '—' : number(coldStart[name].ms.median / coldStart.oauth4webapi.ms.median, 2))
@@ -50,11 +58,8 @@ export function renderMarkdown(results) {
     '|---|---:|---:|',
     ...Object.entries(size.entries).map(([entry, { minified, gzip }]) => `| \`oauth-refresh${entry === 'index' ? '' : `/${entry}`}\` | ${number(minified, 0)} | ${number(gzip, 0)} |`),
     '',
-    `| Deno KV: ${settings.denoKV.processes} processes × ${settings.denoKV.concurrency} concurrent calls per expiry, ${settings.denoKV.expiries} expiries, rotation with revocation on reuse (${settings.denoKV.rounds} rounds) | token requests per expiry | failed calls of ${number(denoKV.calls, 0)} | rounds the grant was revoked |`,
-    '|---|---:|---:|---:|',
-    `| with the adapter's lock | ${spread(denoKV.withLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withLock.failed)} | ${denoKV.withLock.revokedRounds} |`,
-    `| without it (the same storage minus \`lock\`) | ${spread(denoKV.withoutLock.tokenRequestsPerExpiry, 2)} | ${spread(denoKV.withoutLock.failed)} | ${denoKV.withoutLock.revokedRounds} |`,
-    '',
+    ...race('Deno KV', settings.denoKV, denoKV),
+    ...(redis ? race('Redis (node-redis)', settings.redis, redis) : []),
     `| isolates × concurrency under rotation (${settings.isolates.expiries + 1} expiries, the cold start included) | token requests per expiry | failed requests |`,
     '|---|---:|---:|',
     ...isolates.map(

@@ -10,6 +10,7 @@ import { denoVersion, measureImportTime } from './figures/import-time.mjs'
 import { measureMemory } from './figures/memory.mjs'
 import { measureIsolates } from './figures/isolates.mjs'
 import { measureDenoKVRace } from './figures/deno-kv.mjs'
+import { measureRedisRace, startRedisServer } from './figures/redis.mjs'
 import { measureSizes } from './size.mjs'
 import { renderMarkdown } from './report.mjs'
 
@@ -27,6 +28,18 @@ const settings = {
   memory: { rounds: 2, requests: 100_000, warmup: 10_000 },
   isolates: { settings: [{ isolates: 3, concurrency: 100 }], expiries: 3, expiresIn: 2 },
   denoKV: { rounds: 2, processes: 3, concurrency: 50, expiries: 4 },
+  redis: { rounds: 2, processes: 4, concurrency: 50, expiries: 4 },
+}
+
+/** The Redis figure, on a redis-server of its own; none where redis-server is missing. */
+async function redisRace() {
+  if (spawnSync('sh', ['-c', 'command -v redis-server']).status !== 0) return undefined
+  const server = await startRedisServer()
+  try {
+    return await measureRedisRace({ redisUrl: server.url, ...settings.redis })
+  } finally {
+    await server.stop()
+  }
 }
 
 async function step(label, measure) {
@@ -54,6 +67,7 @@ const results = {
   importTime: await step('import time', () => measureImportTime(settings.importTime)),
   memory: await step('memory', () => measureMemory(settings.memory)),
   denoKV: await step('Deno KV processes × concurrency', () => measureDenoKVRace(settings.denoKV)),
+  redis: await step('Redis processes × concurrency', redisRace),
   size: await step('bundle sizes', () => measureSizes()),
   isolates: await step('isolates × concurrency under rotation', () => measureIsolates(settings.isolates)),
 }

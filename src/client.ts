@@ -6,7 +6,7 @@ import { createGrantStore, type Grant, type SignIn } from './grant-store.js'
 import { exclusive } from './lock.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import { parseWith } from './schemas.js'
-import type { StoredTokenSet } from './storage/types.js'
+import type { Lease, StoredTokenSet } from './storage/types.js'
 import { createTokenEndpoint, deadline } from './token-request.js'
 
 /** Options of `getAccessToken` and `getTokenSet`. */
@@ -156,7 +156,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
    * another context refreshed meanwhile may make the token request needless. Sets `done.refreshed`
    * when a token request succeeded.
    */
-  async function refresh(reason: RefreshReason, stale: string | undefined, maxIdleMs: number, done: { refreshed?: boolean }): Promise<Grant> {
+  async function refresh(reason: RefreshReason, stale: string | undefined, maxIdleMs: number, done: { refreshed?: boolean }, lease?: Lease): Promise<Grant> {
     refreshedSince = Date.now()
     const at = store.epoch()
     let current = await store.load(at)
@@ -172,12 +172,22 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
           // The old refresh token is spent: from here on only this one may be sent, and it is
           // stored even if the rest of the answer is unusable.
           store.hold((rotated = { ...kept, refreshToken, obtainedAt: Date.now() }), at)
-        })
+        }, lease)
       } catch (error) {
-        if (rotated) await store.save(rotated, at)
+        if (rotated) await store.save(rotated, at, lease)
         if (!endpoint.endsGrant(error)) throw error
         current = await store.replacement(current, error)
         if (!current || retried) throw error
+        continue
+      }
+      // Another holder refreshed since the read: read again.
+      if (!answer) {
+        current = await store.load(at)
+        continue
+      }
+      // Another holder refreshed since the read: read again.
+      if (!answer) {
+        current = await store.load(at)
         continue
       }
       const now = Date.now()
@@ -193,7 +203,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         grantId: current.grantId,
       }
       // No caller gets the new access token before storage has it, since all join `inflight`.
-      await store.save(next, at)
+      await store.save(next, at, lease)
       done.refreshed = true
       events.emit('refresh', { tokenSet: tokenSet(next), rotated: next.refreshToken !== current.refreshToken, reason })
       return next
@@ -202,7 +212,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
 
   /** Starts the refresh that this client's callers share until it settles. */
   function start(reason: RefreshReason, stale?: string, maxIdleMs = 0, done = {}): Promise<Grant> {
-    const flight: Promise<Grant> = exclusive(storage, key, () => refresh(reason, stale, maxIdleMs, done), maxWaitMs).finally(() => forget(flight))
+    const flight: Promise<Grant> = exclusive(storage, key, (lease) => refresh(reason, stale, maxIdleMs, done, lease), maxWaitMs).finally(() => forget(flight))
     flight.catch((error: unknown) => {
       if (!(error instanceof NoGrantError)) events.emit('error', { error })
     })

@@ -4,7 +4,7 @@ import type { EndReason, Events, RefreshClientEvents } from './events.js'
 import { exclusive } from './lock.js'
 import { type ClientConfig, refuseWhitespace } from './options.js'
 import { parseWith, string, text } from './schemas.js'
-import type { StoredTokenSet } from './storage/types.js'
+import type { Lease, StoredTokenSet } from './storage/types.js'
 
 /** A stored grant that holds an access token. */
 export type Grant = StoredTokenSet & { accessToken: string }
@@ -31,8 +31,8 @@ export interface GrantStore {
   none(): NoGrantError
   /** Reads storage and keeps the newest grant; throws when the grant was replaced or cleared since `at`. */
   load(at: number): Promise<StoredTokenSet | undefined>
-  /** Keeps `next` in memory, then in storage; a failed write is reported, not thrown. Throws when the grant was replaced or cleared since `at`. */
-  save(next: StoredTokenSet, at: number): Promise<void>
+  /** Keeps `next` in memory, then in storage (through `lease`, when given); a failed write is reported, not thrown. Throws when the grant was replaced or cleared since `at`. */
+  save(next: StoredTokenSet, at: number, lease?: Lease): Promise<void>
   /** Keeps `set` in memory only, until `save` stores it; not when the grant was replaced or cleared since `at`. */
   hold(set: StoredTokenSet, at: number): void
   /** After the provider ended `dead` with `error`: a grant another context rotated meanwhile, or none. */
@@ -184,11 +184,11 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
       if (at === epoch) adopt(set)
     },
 
-    async save(next, at) {
+    async save(next, at, lease) {
       if (at !== epoch) throw none()
       // In memory first, so a caller that gave up waiting can't refresh with the spent token.
       adopt(next)
-      await attempt(() => storage.set(key, next), 'Storing the grant failed; it is kept in memory')
+      await attempt(() => (lease ? lease.set(next) : storage.set(key, next)), 'Storing the grant failed; it is kept in memory')
       if (at !== epoch) {
         // The grant was replaced or cleared meanwhile, and that write may have landed before this one.
         await restore()

@@ -15,5 +15,5 @@ export {
 } from './errors.js'
 export type { NoGrantReason, OAuthRefreshErrorCode, OAuthRefreshErrorOptions } from './errors.js'
 export { memoryStorage } from './storage/memory.js'
-export type { StoredTokenSet, TokenStorage } from './storage/types.js'
+export type { Lease, StoredTokenSet, TokenStorage } from './storage/types.js'
 export type { ProviderError, ReadError } from './token-response.js'

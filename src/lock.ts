@@ -1,5 +1,5 @@
 import { TokenRequestError } from './errors.js'
-import type { TokenStorage } from './storage/types.js'
+import type { Lease, TokenStorage } from './storage/types.js'
 
 interface LockManager {
   request<T>(name: string, options: { signal?: AbortSignal }, run: () => Promise<T>): Promise<T>
@@ -16,8 +16,9 @@ interface LockManager {
  * on). A Web Lock ends only when its holder settles, so a refresh stuck in a frozen tab or on a
  * storage call that never settles would otherwise block every context of the origin for good.
  * A storage lock is a lease and ends by itself.
+ * `task` gets the storage lock's `Lease`, when it hands one.
  */
-export function exclusive<T>(storage: TokenStorage, key: string, task: () => Promise<T>, boundMs?: number): Promise<T> {
+export function exclusive<T>(storage: TokenStorage, key: string, task: (lease?: Lease) => Promise<T>, boundMs?: number): Promise<T> {
   if (storage.lock) return storage.lock(key, task)
   const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
   if (!locks) return task()

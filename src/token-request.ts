@@ -1,5 +1,6 @@
 import { basicCredentials } from './base64.js'
 import { OAuthError, OAuthRefreshError, TokenRequestError } from './errors.js'
+import type { Lease } from './storage/types.js'
 import {
   answerError,
   parseTokenResponse,
@@ -51,9 +52,16 @@ export interface TokenEndpoint {
   /**
    * Refreshes with `refreshToken`. A 2xx answer that carries a new refresh token hands it to
    * `rotated`, and waits for it, before anything else in the answer is judged: the old token is
-   * spent, so the new one must be kept even when the rest of the answer is unusable.
+   * spent, so the new one must be kept even when the rest of the answer is unusable. Resolves
+   * undefined, sending nothing more, when `lease` refuses the claim before a send: another holder
+   * refreshed.
    */
-  refresh(refreshToken: string, secrets: readonly (string | undefined)[], rotated: (refreshToken: string) => Promise<void>): Promise<TokenResponse>
+  refresh(
+    refreshToken: string,
+    secrets: readonly (string | undefined)[],
+    rotated: (refreshToken: string) => Promise<void>,
+    lease?: Lease,
+  ): Promise<TokenResponse | undefined>
   /** Whether `error` says the grant is dead (see `DEAD_GRANT_ERRORS`), so it must never be sent again. */
   endsGrant(error: unknown): error is OAuthError
   /**
@@ -188,7 +196,8 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     refreshToken: string,
     secrets: readonly (string | undefined)[],
     rotated: (refreshToken: string) => Promise<void>,
-  ): Promise<TokenResponse> {
+    lease?: Lease,
+  ): Promise<TokenResponse | undefined> {
     let method = remembered
     // The first failure after which the server may have processed the request.
     let doubt: OAuthRefreshError | undefined
@@ -196,6 +205,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     let refusal: OAuthRefreshError | undefined
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
+      if (lease && !(await lease.claim(refreshToken, config.timeoutMs))) return undefined
       // Rethrows the SDK's own verdicts (a redirect, a body too large); keeps network faults.
       const answer = await send(refreshToken, method).catch((error: unknown) => networkFailure(error, config.host))
       if ('text' in answer) {

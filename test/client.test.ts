@@ -246,7 +246,7 @@ describe('more races', () => {
       ...base,
       lock(key, task) {
         keys.push(key)
-        const run = queue.then(task)
+        const run = queue.then(() => task())
         queue = run.then(() => undefined, () => undefined)
         return run
       },

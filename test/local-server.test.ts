@@ -68,6 +68,31 @@ describe('local server', () => {
     expect(api.status, 'and so did its access token').toBe(401)
   })
 
+  it('with graceMs, a refresh token rotated away within the grace period is accepted and rotated again, not taken as reuse', async () => {
+    const server = await start({ revokeOnReuse: true, graceMs: 60_000 })
+    const first = await (await refresh(server, { ...bodyAuth, refresh_token: 'demo-refresh-token' })).json()
+    const again = await refresh(server, { ...bodyAuth, refresh_token: 'demo-refresh-token' })
+    expect(again.status).toBe(200)
+    const second = await again.json()
+    expect(second.refresh_token).toBe(server.validRefreshToken)
+    expect(second.refresh_token).not.toBe(first.refresh_token)
+    expect(server.grantRevoked).toBe(false)
+    const outside = await start({ revokeOnReuse: true, graceMs: 1 })
+    await refresh(outside, { ...bodyAuth, refresh_token: 'demo-refresh-token' })
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    await refresh(outside, { ...bodyAuth, refresh_token: 'demo-refresh-token' })
+    expect(outside.grantRevoked, 'past the grace period it is reuse').toBe(true)
+  })
+
+  it('calls a fault\'s beforeAnswer once the grant is processed, before the answer is written', async () => {
+    const server = await start()
+    let seen: { rotated: boolean; refreshToken: string | undefined } | undefined
+    server.fault({ beforeAnswer: (request) => (seen = { rotated: server.validRefreshToken !== 'demo-refresh-token', refreshToken: request.form.refresh_token }) })
+    const res = await refresh(server, { ...bodyAuth, refresh_token: 'demo-refresh-token' })
+    expect(res.status).toBe(200)
+    expect(seen).toEqual({ rotated: true, refreshToken: 'demo-refresh-token' })
+  })
+
   it('form-decodes HTTP Basic credentials (RFC 6749 §2.3.1) and rejects two methods at once', async () => {
     const clientId = 'my client:1+%ü'
     const clientSecret = 'sëcret: +%2B'

@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createRefreshClient } from '../src/client.js'
+import { StorageError } from '../src/errors.js'
 import { exclusive } from '../src/lock.js'
 import { memoryStorage } from '../src/storage/memory.js'
-import type { TokenStorage } from '../src/storage/types.js'
+import type { Lease, TokenStorage } from '../src/storage/types.js'
+import { demoClient, serve } from './support/loopback.js'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -177,5 +180,63 @@ describe('exclusive', () => {
       await vi.advanceTimersByTimeAsync(0)
       expect(next.task).not.toHaveBeenCalled()
     })
+  })
+})
+
+/** A memory storage whose lock hands its task a scripted Lease, logging each claim and write. */
+function leasingStorage(claim: (refreshToken: string, timeoutMs: number) => Promise<boolean> = async () => true, refuseWrites = false) {
+  const base = memoryStorage()
+  const log: string[] = []
+  const lease = (key: string): Lease => ({
+    async claim(refreshToken, timeoutMs) {
+      log.push(`claim ${refreshToken} ${timeoutMs}`)
+      return claim(refreshToken, timeoutMs)
+    },
+    async set(value) {
+      log.push(`set ${value.refreshToken}`)
+      if (refuseWrites) throw new StorageError('refused')
+      await base.set(key, value)
+    },
+  })
+  const storage: TokenStorage = { ...base, lock: (key, task) => task(lease(key)) }
+  return { base, storage, log }
+}
+
+describe('a refresh under a lock that hands a Lease', () => {
+  it('claims before each send, a retry included, with the token it sends and the request timeout, and stores the answer through the lease', async () => {
+    const server = await serve({ rotate: true })
+    const { storage, base, log } = leasingStorage()
+    server.fault({ status: 503 })
+    const client = createRefreshClient(demoClient(server, { storage, storageKey: 'grant', timeoutMs: 4321 }))
+    await client.getAccessToken()
+    expect(server.tokenHits).toBe(2)
+    expect(log).toEqual(['claim demo-refresh-token 4321', 'claim demo-refresh-token 4321', `set ${server.validRefreshToken}`])
+    expect((await base.get('grant'))?.refreshToken).toBe(server.validRefreshToken)
+  })
+
+  it('sends nothing when the claim finds the grant changed, and takes the grant another holder stored', async () => {
+    const server = await serve({ rotate: true, revokeOnReuse: true })
+    const stored = { accessToken: 'at-from-another-holder', refreshToken: 'rt-other', obtainedAt: Date.now(), expiresAt: Date.now() + 3_600_000, grantId: 'g' }
+    const { storage, base, log } = leasingStorage(async () => {
+      // Another holder refreshed between this holder's read and its claim.
+      await base.set('grant', { ...stored, grantId: (await base.get('grant'))?.grantId ?? 'g' })
+      return false
+    })
+    const options = demoClient(server, { storage, storageKey: 'grant' })
+    const first = createRefreshClient({ ...options, refreshToken: undefined })
+    await base.set('grant', { refreshToken: 'demo-refresh-token', grantId: 'g' })
+    expect(await first.getAccessToken()).toBe('at-from-another-holder')
+    expect(server.tokenHits).toBe(0)
+    expect(log).toEqual(['claim demo-refresh-token 10000'])
+  })
+
+  it('hands out the token when the lease refuses the write, and reports the refusal', async () => {
+    const server = await serve({ rotate: true })
+    const { storage } = leasingStorage(undefined, true)
+    const onStorageError = vi.fn()
+    const client = createRefreshClient(demoClient(server, { storage, storageKey: 'grant', onStorageError }))
+    expect(server.issuedTokens).toContain(await client.getAccessToken())
+    expect(onStorageError).toHaveBeenCalledOnce()
+    expect(onStorageError.mock.calls[0]![0]).toBeInstanceOf(StorageError)
   })
 })

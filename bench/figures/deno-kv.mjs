@@ -1,24 +1,15 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { startLocalServer } from '../../examples/local-server/server.mjs'
 import { interleave, summarize } from '../stats.mjs'
+import { startHolder } from './holder-process.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const DENO = join(root, 'node_modules/.bin/deno')
 const HOLDER = fileURLToPath(new URL('./deno-kv-holder.ts', import.meta.url))
 const CREDENTIALS = { clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token' }
-
-/**
- * @typedef {object} Holder A Deno process holding the grant (deno-kv-holder.ts).
- * @property {() => Promise<any>} next The next JSON message it prints.
- * @property {(at: number) => void} go Tells it the start time (epoch ms).
- * @property {(signal?: NodeJS.Signals) => void} kill
- * @property {Promise<number | null>} exited Its exit code.
- */
 
 /**
  * A place for Deno processes to share a KV file: a temporary directory, an import map that
@@ -44,25 +35,12 @@ export async function denoKVPlace({ entries }) {
      * Starts a holder; resolves once it printed that it is ready.
      *
      * @param {Record<string, unknown>} config see deno-kv-holder.ts
-     * @returns {Promise<Holder>}
+     * @returns {Promise<import('./holder-process.mjs').Holder>}
      */
     async start(config) {
-      const flags = ['--no-npm', `--import-map=${importMap}`, '--unstable-kv', '--allow-net=127.0.0.1', `--allow-read=${dir}`, `--allow-write=${dir}`]
-      const child = spawn(DENO, ['run', ...flags, HOLDER, JSON.stringify(config)], { env, stdio: ['pipe', 'pipe', 'pipe'] })
-      children.add(child)
-      let stderr = ''
-      child.stderr.on('data', (chunk) => (stderr += chunk))
-      const exited = new Promise((resolve) => child.once('exit', (code) => (children.delete(child), resolve(code))))
-      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
-      const next = async () => {
-        const { value, done } = await lines.next()
-        if (done) throw new Error(`The Deno holder ended without a message (exit ${await exited}): ${stderr.slice(-2000)}`)
-        return JSON.parse(value)
-      }
-      const holder = { next, go: (at) => child.stdin.end(`${at}\n`), kill: (signal) => child.kill(signal), exited }
-      const ready = await next()
-      if (!ready.ready) throw new Error(`The Deno holder said ${JSON.stringify(ready)}`)
-      return holder
+      // --allow-run: a holder told to stop itself at a point of its refresh (config.stopAt) sends itself SIGSTOP.
+      const flags = ['--no-npm', `--import-map=${importMap}`, '--unstable-kv', '--allow-net=127.0.0.1', `--allow-read=${dir}`, `--allow-write=${dir}`, '--allow-run']
+      return startHolder(DENO, ['run', ...flags, HOLDER, JSON.stringify(config)], env, children)
     },
     /** Kills every holder still running and deletes the place. */
     async close() {
@@ -81,7 +59,7 @@ export const RACE_SERVER = { revokeOnReuse: true, expiresIn: 1 }
  * with `RACE_SERVER`: rotation, revocation on reuse). Each round needs a new token: the first has
  * none, every later one finds it due. With the lock that is one token request per round.
  *
- * @param {Awaited<ReturnType<typeof denoKVPlace>>} place
+ * @param {{ start(config: Record<string, unknown>): Promise<import('./holder-process.mjs').Holder> }} place Deno or Redis holders
  * @param {import('../../examples/local-server/server.mjs').LocalServer} server
  * @param {{ kvPath: string, processes?: number, concurrency?: number, rounds?: number, periodMs?: number, leaseMs?: number, lock?: boolean }} options
  */
@@ -113,10 +91,37 @@ export function holderConfig(server, kvPath) {
 }
 
 /**
- * Figure: processes × concurrency under rotation. `processes` Deno processes on one KV file fire
+ * Figure: processes × concurrency under rotation. `processes` holders of `place` fire
  * `concurrency` calls each per expiry, `expiries` times, with the adapter's lock and without it
  * (the same storage minus `lock`), taking turns for `rounds` rounds: token requests per expiry,
- * failed calls, and rounds whose grant the server revoked.
+ * failed calls, and rounds whose grant the server revoked. `kvPath()` gives each run its file.
+ * Tokens last `expiresIn` seconds (rounds are 1.2 times that apart): long enough that every
+ * process takes its turn at the lock before the token is due again.
+ *
+ * @param {{ start(config: Record<string, unknown>): Promise<import('./holder-process.mjs').Holder> }} place
+ * @param {{ rounds: number, processes: number, concurrency: number, expiries: number, kvPath: () => string, expiresIn?: number }} options
+ */
+export async function measureRace(place, { rounds, processes, concurrency, expiries, kvPath, expiresIn = 1 }) {
+  const runs = await interleave(['withLock', 'withoutLock'], rounds, async (name) => {
+    const server = await startLocalServer({ ...RACE_SERVER, expiresIn })
+    try {
+      const lock = name === 'withLock'
+      const { failed } = await rotationRace(place, server, { kvPath: kvPath(), processes, concurrency, rounds: expiries, lock, periodMs: 1200 * expiresIn })
+      return { tokenRequestsPerExpiry: server.tokenRequests.length / expiries, failed, revoked: server.grantRevoked }
+    } finally {
+      await server.close()
+    }
+  })
+  const figure = (name) => ({
+    tokenRequestsPerExpiry: summarize(runs[name].map((run) => run.tokenRequestsPerExpiry)),
+    failed: summarize(runs[name].map((run) => run.failed)),
+    revokedRounds: runs[name].filter((run) => run.revoked).length,
+  })
+  return { calls: processes * concurrency * expiries, withLock: figure('withLock'), withoutLock: figure('withoutLock') }
+}
+
+/**
+ * The figure of `measureRace` for Deno processes on one KV file.
  *
  * @param {{ rounds?: number, processes?: number, concurrency?: number, expiries?: number }} [options]
  */
@@ -124,22 +129,7 @@ export async function measureDenoKVRace({ rounds = 2, processes = 3, concurrency
   const url = (file) => pathToFileURL(join(root, 'dist', file)).href
   const place = await denoKVPlace({ entries: { core: url('index.js'), denoKV: url('deno-kv.js') } })
   try {
-    const runs = await interleave(['withLock', 'withoutLock'], rounds, async (name) => {
-      const server = await startLocalServer(RACE_SERVER)
-      try {
-        const lock = name === 'withLock'
-        const { failed } = await rotationRace(place, server, { kvPath: place.kvPath(), processes, concurrency, rounds: expiries, lock })
-        return { tokenRequestsPerExpiry: server.tokenRequests.length / expiries, failed, revoked: server.grantRevoked }
-      } finally {
-        await server.close()
-      }
-    })
-    const figure = (name) => ({
-      tokenRequestsPerExpiry: summarize(runs[name].map((run) => run.tokenRequestsPerExpiry)),
-      failed: summarize(runs[name].map((run) => run.failed)),
-      revokedRounds: runs[name].filter((run) => run.revoked).length,
-    })
-    return { calls: processes * concurrency * expiries, withLock: figure('withLock'), withoutLock: figure('withoutLock') }
+    return await measureRace(place, { rounds, processes, concurrency, expiries, kvPath: place.kvPath })
   } finally {
     await place.close()
   }

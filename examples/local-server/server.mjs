@@ -15,6 +15,9 @@ import { randomUUID } from 'node:crypto'
  * @property {boolean} [rotate] Issue a new refresh token on every refresh (the old one dies). Default true.
  * @property {boolean} [revokeOnReuse] A spent (rotated-away) refresh token presented again revokes the
  *   whole grant, as RFC 9700 §4.14.2 advises and oidc-provider does. Default false.
+ * @property {number} [graceMs] A rotation grace period, as Okta, Auth0 and Xero have: a refresh
+ *   token rotated away less than this long ago is still accepted (and rotated again), not taken
+ *   as reuse. Default 0.
  * @property {number} [latencyMs] Delay of every token response. Default 0.
  * @property {'any' | 'basic' | 'body'} [acceptClientAuth] Client authentication methods accepted. Default `any`.
  * @property {string} [grantType] The grant type the token endpoint accepts. Default `refresh_token`.
@@ -63,9 +66,9 @@ import { randomUUID } from 'node:crypto'
  *   GitHub does unless JSON is asked for.
  * @property {string} [error] Answer an RFC 6749 §5.2 error (400, or 401 for `invalid_client`).
  * @property {string} [errorDescription] `error_description` of that error.
- * @property {() => unknown} [beforeAnswer] Awaited before a token answer is written, its grant
- *   already processed: e.g. to stop the client's process, so that the answer reaches the socket
- *   of a paused process.
+ * @property {(request: TokenRequestRecord) => unknown} [beforeAnswer] Called (and awaited) once a
+ *   grant was processed (its refresh token rotated), before the answer is written: a test can stop
+ *   the requesting process there, to pause it while the server holds its answer.
  */
 
 /**
@@ -131,6 +134,7 @@ export async function startLocalServer(options = {}) {
     expiresIn = 3600,
     rotate = true,
     revokeOnReuse = false,
+    graceMs = 0,
     latencyMs = 0,
     acceptClientAuth = 'any',
     grantType = 'refresh_token',
@@ -143,6 +147,8 @@ export async function startLocalServer(options = {}) {
   let grantRevoked = false
   /** Refresh tokens rotated away: presenting one again is reuse (RFC 9700 §4.14.2). */
   const spentRefreshTokens = new Set()
+  /** @type {Map<string, number>} refresh token → when it was rotated away (epoch ms), for `graceMs` */
+  const spentAt = new Map()
   let tokenHits = 0
   let apiRequests = 0
   /** @type {Map<string, number | undefined>} access token → expiry (epoch ms) */
@@ -243,6 +249,7 @@ export async function startLocalServer(options = {}) {
     if (lifetime !== null && lifetime !== undefined) body.expires_in = lifetime
     if (fault.rotate ?? rotate) {
       spentRefreshTokens.add(validRefreshToken)
+      spentAt.set(validRefreshToken, Date.now())
       validRefreshToken = `rt-${randomUUID()}`
       issuedTokens.push(validRefreshToken)
       body.refresh_token = validRefreshToken
@@ -337,7 +344,8 @@ export async function startLocalServer(options = {}) {
     const basic = /^basic /i.test(req.headers.authorization ?? '')
     /** @type {TokenRequestRecord['clientAuth']} */
     const clientAuth = basic ? 'basic' : form.client_secret !== undefined ? 'body' : 'none'
-    tokenRequests.push({ headers: req.headers, form, clientAuth, grantType: form.grant_type })
+    const record = { headers: req.headers, form, clientAuth, grantType: form.grant_type }
+    tokenRequests.push(record)
     if (fault.hang) return
     await sleep(latencyMs + (fault.delayMs ?? 0))
     if (res.destroyed) return
@@ -362,21 +370,22 @@ export async function startLocalServer(options = {}) {
     }
     if (form.grant_type !== grantType) return oauthError(400, 'unsupported_grant_type', `grant_type must be ${grantType}`)
     if (!form.refresh_token) return oauthError(400, 'invalid_request', 'refresh_token is missing')
-    if (revokeOnReuse && spentRefreshTokens.has(form.refresh_token)) {
+    const graced = !grantRevoked && Date.now() - (spentAt.get(form.refresh_token) ?? -Infinity) < graceMs
+    if (revokeOnReuse && spentRefreshTokens.has(form.refresh_token) && !graced) {
       grantRevoked = true
       validRefreshToken = `revoked-${randomUUID()}`
       accessTokens.clear()
       if (options.deadGrantAnswer) return rawAnswer(options.deadGrantAnswer)
       return oauthError(400, 'invalid_grant', 'refresh token already used; the grant is revoked')
     }
-    if (form.refresh_token !== validRefreshToken) {
+    if (form.refresh_token !== validRefreshToken && !graced) {
       if (options.deadGrantAnswer) return rawAnswer(options.deadGrantAnswer)
       return oauthError(400, 'invalid_grant', 'refresh token is invalid, expired or revoked')
     }
 
     const body = issueTokens(form, fault)
+    await fault.beforeAnswer?.(record)
     if (fault.reset === 'after') return req.socket.destroy()
-    await fault.beforeAnswer?.()
     if (fault.form) {
       const pairs = Object.entries(body).map(([key, value]) => [key, String(value)])
       return send(res, 200, { 'content-type': `${FORM_TYPE}; charset=utf-8`, ...retryAfter }, new URLSearchParams(pairs).toString())

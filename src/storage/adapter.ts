@@ -55,3 +55,15 @@ export function deleteListeners(): DeleteListeners {
     },
   }
 }
+
+/** JSON `text` from `backend` as a token set, or a `StorageError` saying that `backend` holds something else. */
+export function parseTokenSet(text: string, backend: string): StoredTokenSet {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    // No cause: a SyntaxError's message quotes the text, which may hold a token.
+    throw new StorageError(`${backend} holds a value that is not JSON`)
+  }
+  return asTokenSet(value, backend)
+}

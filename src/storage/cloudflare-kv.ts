@@ -1,7 +1,7 @@
 import { ConfigError, StorageError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
-import { asTokenSet, backendCall, hasMethods } from './adapter.js'
-import type { StoredTokenSet, TokenStorage } from './types.js'
+import { backendCall, hasMethods, parseTokenSet } from './adapter.js'
+import type { TokenStorage } from './types.js'
 
 /**
  * The part of a Workers KV binding (`KVNamespace`) the adapter uses, typed structurally so that
@@ -87,7 +87,7 @@ export function cloudflareKVStorage(namespace: KVNamespaceLike, options: Cloudfl
     async get(key) {
       const fullKey = kvKey(key)
       const text = await backendCall('Cloudflare KV get', () => namespace.get(fullKey, 'text'))
-      return text === null ? undefined : parseTokenSet(text)
+      return text === null ? undefined : parseTokenSet(text, 'Cloudflare KV')
     },
     async set(key, value) {
       const fullKey = kvKey(key)
@@ -98,15 +98,4 @@ export function cloudflareKVStorage(namespace: KVNamespaceLike, options: Cloudfl
       await backendCall('Cloudflare KV delete', () => namespace.delete(fullKey))
     },
   }
-}
-
-function parseTokenSet(text: string): StoredTokenSet {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    // No cause: a SyntaxError's message quotes the text, which may hold a token.
-    throw new StorageError('Cloudflare KV holds a value that is not JSON')
-  }
-  return asTokenSet(value, 'Cloudflare KV')
 }

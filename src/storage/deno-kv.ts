@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js'
 import { rejectUnknown } from '../option-names.js'
 import { asTokenSet, backendCall, hasMethods } from './adapter.js'
+import { jitter, leasedLock, sleep, type LeaseSteps, type LockSteps, type Seen } from './lease.js'
 import type { TokenStorage } from './types.js'
 
 /** A part of a Deno KV key. */
@@ -44,10 +45,16 @@ const MAX_LEASE_MS = 2 ** 31 - 1
 // "database is locked": SQLite's busy error, frequent when several processes share one file.
 const BUSY_ATTEMPTS = 20
 const BUSY_MAX_DELAY_MS = 250
-const MAX_POLL_MS = 100
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const jitter = (ms: number) => ms * (0.5 + Math.random())
+/** A lease or an in-flight record, as stored: who holds it, and until when (epoch ms). */
+interface Held {
+  holder: string
+  expiresAt: number
+  /** In a record: the refresh token in flight. */
+  refreshToken?: string
+}
+
+const isLive = (value: unknown, now: number): value is Held => typeof (value as Held | null)?.expiresAt === 'number' && (value as Held).expiresAt > now
 
 /**
  * A `TokenStorage` that keeps grants in Deno KV under `[...prefix, storageKey]`, with a lock that
@@ -56,9 +63,16 @@ const jitter = (ms: number) => ms * (0.5 + Math.random())
  *
  * The lock is a lease: an atomic `check` on the versionstamp of `[...prefix, storageKey, 'lock']`
  * takes it, its holder renews it every `leaseMs / 3` while the refresh runs and deletes it when
- * done. A process that dies holding it blocks the grant for at most `leaseMs` after its last
- * renewal; waiters look again every `min(leaseMs / 4, 100)` ms or so. Leases compare the clocks of
+ * done. Waiters look again every `min(leaseMs / 4, 100)` ms or so. Leases compare the clocks of
  * the processes involved, which must agree to well within `leaseMs`.
+ *
+ * Its task gets a {@link Lease}: before each token request the holder records "this refresh token
+ * in flight until the request's timeout plus `leaseMs`" under `[...prefix, storageKey, 'inflight']`
+ * in one atomic commit that checks the lease, the grant's versionstamp as the holder read it and
+ * any other holder's record; the answer is stored only while the grant still has that
+ * versionstamp. So a holder that pauses (GC, a suspended VM) for less than its record's time
+ * costs nothing, and a process killed holding the lock blocks the grant for at most `leaseMs`
+ * plus, if it died with a request out, the request's timeout plus `leaseMs`.
  *
  * Local KV is SQLite: with several processes on one file, operations often fail with
  * `TypeError: database is locked`. That is retried with backoff (for about 3 s); any other KV
@@ -87,37 +101,77 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
   if (!(Number.isInteger(leaseMs) && leaseMs >= MIN_LEASE_MS && leaseMs <= MAX_LEASE_MS)) {
     throw new ConfigError(`"leaseMs" must be an integer from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`)
   }
-  const pollMs = Math.min(leaseMs / 4, MAX_POLL_MS)
   const grantKey = (key: string): DenoKVKey => [...prefix, key]
   const leaseKey = (key: string): DenoKVKey => [...prefix, key, 'lock']
-  const lease = () => ({ expiresAt: Date.now() + leaseMs })
+  const recordKey = (key: string): DenoKVKey => [...prefix, key, 'inflight']
+  const get = (key: DenoKVKey) => call('get', () => kv.get(key))
+  const commit = (operation: () => DenoKVAtomicLike) => call('atomic commit', () => operation().commit())
 
-  /** Commits `[key, next()]` if `key` still has `versionstamp` (`null` deletes it); resolves the new versionstamp, or undefined when the check failed. */
-  async function swap(key: DenoKVKey, versionstamp: string | null, next: (() => unknown) | null): Promise<string | undefined> {
-    const result = await call('atomic commit', () => {
-      const operation = kv.atomic().check({ key, versionstamp })
-      // The value is made at each attempt: a lease that waited out "database is locked" starts when written.
-      return (next === null ? operation.delete(key) : operation.set(key, next())).commit()
-    })
-    return result.ok ? result.versionstamp : undefined
-  }
-
-  async function acquire(key: DenoKVKey): Promise<string> {
-    for (;;) {
-      const { value, versionstamp } = await call('get', () => kv.get(key))
-      const expiresAt = (value as { expiresAt?: unknown } | null)?.expiresAt
-      const remaining = typeof expiresAt === 'number' ? expiresAt - Date.now() : 0
-      if (remaining <= 0) {
-        const taken = await swap(key, versionstamp, lease)
-        if (taken) return taken
-      }
-      await sleep(jitter(Math.min(Math.max(remaining, 1), pollMs)))
+  function lockSteps(storageKey: string): LockSteps {
+    const key = leaseKey(storageKey)
+    // The lease is made at each attempt: one that waited out "database is locked" starts when written.
+    const lease = (holder: string) => ({ holder, expiresAt: Date.now() + leaseMs })
+    /** Commits `change` if `holder` holds the lease as read now. */
+    const ifHeld = async (holder: string, change: (operation: DenoKVAtomicLike) => DenoKVAtomicLike) => {
+      const { value, versionstamp } = await get(key)
+      if ((value as Held | null)?.holder === holder) await commit(() => change(kv.atomic().check({ key, versionstamp })))
+    }
+    return {
+      async take(holder) {
+        const { value, versionstamp } = await get(key)
+        if (isLive(value, Date.now())) return value.expiresAt - Date.now()
+        return (await commit(() => kv.atomic().check({ key, versionstamp }).set(key, lease(holder)))).ok || 0
+      },
+      renew: (holder) => ifHeld(holder, (operation) => operation.set(key, lease(holder))),
+      release: (holder) => ifHeld(holder, (operation) => operation.delete(key)),
     }
   }
 
+  function leaseSteps(key: string, holder: string, read: Seen<string>): LeaseSteps {
+    return {
+      async claim(refreshToken, recordMs) {
+        const [lease, grant, record] = [await get(leaseKey(key)), await get(grantKey(key)), await get(recordKey(key))]
+        const checks = [{ key: leaseKey(key), versionstamp: lease.versionstamp }, { key: grantKey(key), versionstamp: grant.versionstamp }, { key: recordKey(key), versionstamp: record.versionstamp }]
+        if (grant.versionstamp !== read.version) return false
+        const now = Date.now()
+        const recorded = isLive(record.value, now) && record.value.refreshToken === refreshToken ? record.value : undefined
+        if (recorded && recorded.holder !== holder) return recorded.expiresAt - now
+        const another = isLive(lease.value, now) && lease.value.holder !== holder ? lease.value : undefined
+        if (another && !recorded) return another.expiresAt - now
+        const { ok } = await commit(() => {
+          const operation = kv.atomic().check(...checks)
+          operation.set(recordKey(key), { holder, refreshToken, expiresAt: Date.now() + recordMs })
+          return another ? operation : operation.set(leaseKey(key), { holder, expiresAt: Date.now() + leaseMs })
+        })
+        return ok || 0
+      },
+      async replace(value) {
+        for (;;) {
+          const [grant, record] = [await get(grantKey(key)), await get(recordKey(key))]
+          if (grant.versionstamp !== read.version) {
+            // Written already, by an attempt whose answer was lost?
+            const written = JSON.stringify(grant.value) === JSON.stringify(value)
+            if (written) read.version = grant.versionstamp
+            return written
+          }
+          const result = await commit(() => {
+            const operation = kv.atomic().check({ key: grantKey(key), versionstamp: grant.versionstamp }, { key: recordKey(key), versionstamp: record.versionstamp }).set(grantKey(key), value)
+            return (record.value as Held | null)?.holder === holder ? operation.delete(recordKey(key)) : operation
+          })
+          if (result.ok) {
+            read.version = result.versionstamp ?? null
+            return true
+          }
+        }
+      },
+    }
+  }
+
+  const leased = leasedLock(leaseMs, lockSteps, leaseSteps)
   return {
     async get(key) {
-      const { value } = await call('get', () => kv.get(grantKey(key)))
+      const { value, versionstamp } = await get(grantKey(key))
+      leased.saw(key, versionstamp)
       return value === null ? undefined : asTokenSet(value, 'Deno KV')
     },
     async set(key, value) {
@@ -125,26 +179,9 @@ export function denoKVStorage(kv: DenoKVLike, options: DenoKVStorageOptions = {}
     },
     async delete(key) {
       await call('delete', () => kv.delete(grantKey(key)))
+      leased.saw(key, null)
     },
-    async lock(key, task) {
-      const lockKey = leaseKey(key)
-      let held: string | undefined = await acquire(lockKey)
-      let renewing = Promise.resolve()
-      // One renewal at a time, each on the latest versionstamp. A failed one is tried again at
-      // the next tick (if they all fail, the lease lapses); a failed check means it was lost.
-      const renew = async () => {
-        if (held) held = await swap(lockKey, held, lease).catch(() => held)
-      }
-      const timer = setInterval(() => (renewing = renewing.then(renew)), leaseMs / 3)
-      try {
-        return await task()
-      } finally {
-        clearInterval(timer)
-        await renewing
-        // A failed release is harmless: the lease ends by itself.
-        if (held) await swap(lockKey, held, null).catch(() => undefined)
-      }
-    },
+    lock: leased.lock,
   }
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { denoKVPlace, holderConfig, RACE_SERVER, rotationRace } from '../../bench/figures/deno-kv.mjs'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
 import { installPackedPackage, type Consumer } from './support/package.js'
-import { CREDENTIALS } from './support/scenario.js'
+import { describeFailingHolders } from './support/pause.js'
 
 // Deno processes (`npx deno`) on the packed package share one grant in one Deno KV file.
 let consumer: Consumer
@@ -39,36 +39,5 @@ describe('oauth-refresh/deno-kv across Deno processes', () => {
     expect(server.tokenRequests.at(-1)!.form.refresh_token).toBe(rotated)
   })
 
-  it('a process killed while it holds the lock mid-refresh: the others get one token after the lease ends, within leaseMs and a poll', async () => {
-    const leaseMs = 1000
-    const server = await startLocalServer({ revokeOnReuse: true })
-    servers.push(server)
-    server.fault({ hang: true })
-    const config = { ...holderConfig(server, place.kvPath()), leaseMs, lock: true, mode: 'token', rounds: 0, periodMs: 0, concurrency: 0 }
-    const killed = await place.start(config)
-    killed.go(Date.now())
-    while (server.tokenRequests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
-    // It holds the lock and its token request hangs. The others start and wait for the lock.
-    const others = await Promise.all([place.start(config), place.start(config)])
-    for (const other of others) other.go(Date.now())
-    const answers = others.map((other) => other.next())
-    let answered = false
-    for (const answer of answers) void answer.then(() => (answered = true))
-    await new Promise((resolve) => setTimeout(resolve, 2.5 * leaseMs))
-    expect(answered, 'the others wait while the holder renews its lease').toBe(false)
-
-    const killedAt = Date.now()
-    killed.kill('SIGKILL')
-    const [first, second] = await Promise.all(answers)
-    const takeoverMs = Math.max(first.at, second.at) - killedAt
-    console.info(`takeover after SIGKILL: ${takeoverMs} ms (leaseMs ${leaseMs})`)
-    expect(first.token).toBeDefined()
-    expect(second.token).toBe(first.token)
-    expect(server.tokenRequests.map((request) => request.form.refresh_token), 'one more token request, with the unspent token').toEqual([CREDENTIALS.refreshToken, CREDENTIALS.refreshToken])
-    expect(server.grantRevoked).toBe(false)
-    // The bound: leaseMs after the holder's last renewal (before the kill), a poll (≤ 150 ms), and
-    // the taking over, refreshing and storing on a busy machine (allowed 850 ms).
-    expect(takeoverMs).toBeLessThan(leaseMs + 1000)
-    expect(await killed.exited).toBeNull()
-  })
+  describeFailingHolders(() => place, () => place.kvPath())
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createRefreshClient, OAuthError, StorageError } from '../../src/index.js'
-import type { StoredTokenSet, TokenStorage } from '../../src/storage/types.js'
+import type { Lease, StoredTokenSet, TokenStorage } from '../../src/storage/types.js'
 import { demoClient, serve } from '../support/loopback.js'
 
 let keyCount = 0
@@ -121,6 +121,19 @@ export interface LockBackend {
   open(leaseMs: number): TokenStorage | Promise<TokenStorage>
   /** Cuts `storage` off from the backend (closes its connection), as a killed process would be. */
   cutOff(storage: TokenStorage): void | Promise<void>
+}
+
+/** A `LockBackend` whose `connect(leaseMs)` opens a connection of its own and an adapter on it; cutting off closes it. */
+export function lockBackend(connect: (leaseMs: number) => Promise<{ storage: TokenStorage; close(): unknown }>): LockBackend {
+  const closers = new WeakMap<TokenStorage, () => unknown>()
+  return {
+    async open(leaseMs) {
+      const { storage, close } = await connect(leaseMs)
+      closers.set(storage, close)
+      return storage
+    },
+    cutOff: async (storage) => void (await closers.get(storage)!()),
+  }
 }
 
 type Locking = TokenStorage & Required<Pick<TokenStorage, 'lock'>>
@@ -337,6 +350,138 @@ export function describeClientPersistence(name: string, makeStorage: () => Token
       expect(error).toMatchObject({ code: 'STORAGE_ERROR' })
       expect(server.tokenHits).toBe(1)
       expect(await storage.get(storageKey)).toStrictEqual(held)
+    })
+  })
+}
+
+/** Runs `task` under `storage`'s lock, with the lease the lock hands it. */
+function withLease<T>(storage: Locking, key: string, task: (lease: Lease) => Promise<T>): Promise<T> {
+  return storage.lock(key, (lease) => {
+    if (!lease) throw new Error('the lock handed its task no lease')
+    return task(lease)
+  })
+}
+
+/** Whether `promise` is still pending after `ms`. */
+const pendingAfter = (promise: Promise<unknown>, ms: number) => Promise.race([promise.then(() => false), pause(ms).then(() => true)])
+
+/**
+ * The extended lock contract (`Lease`), for adapters whose lock hands its task one: the atomic
+ * pre-send claim and the compare-and-set that keep a holder that pauses past its lease from
+ * sending a spent refresh token or rolling storage back. Instances from `backend.open` stand for
+ * separate processes over one storage.
+ */
+export function describeStorageLease(name: string, backend: LockBackend): void {
+  // Long enough for a busy machine to renew in time; a record lasts a request's timeout plus about this.
+  const LEASE_MS = 1000
+  const open = async () => {
+    const storage = await backend.open(LEASE_MS)
+    if (!storage.lock) throw new Error(`${name} has no lock`)
+    return storage as Locking
+  }
+
+  describe(`${name}: TokenStorage lease`, () => {
+    it('claims a send while storage holds the grant the holder read, and refuses it once another holder changed it', async () => {
+      const [holder, other] = [await open(), await open()]
+      const key = freshKey('claim-changed')
+      await other.set(key, fullTokenSet({ refreshToken: 'rt-1' }))
+      await withLease(holder, key, async (lease) => {
+        await holder.get(key)
+        await other.set(key, fullTokenSet({ refreshToken: 'rt-2' }))
+        expect(await lease.claim('rt-1', 60_000), 'storage changed since the read').toBe(false)
+        expect((await holder.get(key))?.refreshToken).toBe('rt-2')
+        expect(await lease.claim('rt-2', 60_000), 'read again').toBe(true)
+      })
+    })
+
+    it('claims the first send of a grant only while storage still holds none', async () => {
+      const [holder, other] = [await open(), await open()]
+      const key = freshKey('claim-none')
+      await withLease(holder, key, async (lease) => {
+        expect(await holder.get(key)).toBeUndefined()
+        expect(await lease.claim('rt-configured', 60_000)).toBe(true)
+      })
+      await withLease(holder, key, async (lease) => {
+        expect(await holder.get(key)).toBeUndefined()
+        await other.set(key, fullTokenSet())
+        expect(await lease.claim('rt-configured', 60_000)).toBe(false)
+      })
+    })
+
+    it("waits while another holder's in-flight record for the same refresh token is live, until that holder's answer is stored", async () => {
+      const [first, second, writer] = [await open(), await open(), await open()]
+      const key = freshKey('claim-wait')
+      await writer.set(key, fullTokenSet({ refreshToken: 'rt-1' }))
+      // The first holder claims rt-1 and ends without an answer, as one whose request is still out would.
+      await withLease(first, key, async (lease) => {
+        await first.get(key)
+        expect(await lease.claim('rt-1', 60_000)).toBe(true)
+      })
+      await withLease(second, key, async (lease) => {
+        await second.get(key)
+        const claimed = lease.claim('rt-1', 60_000)
+        expect(await pendingAfter(claimed, 3 * LEASE_MS), 'no second send of rt-1 while the record is live').toBe(true)
+        await writer.set(key, fullTokenSet({ refreshToken: 'rt-2' }))
+        expect(await claimed, 'the answer appeared: read again').toBe(false)
+      })
+    })
+
+    it("claims once another holder's record has passed its deadline, and is not held up by a record for another refresh token", async () => {
+      const [first, second] = [await open(), await open()]
+      const key = freshKey('claim-deadline')
+      await first.set(key, fullTokenSet({ refreshToken: 'rt-1' }))
+      await withLease(first, key, async (lease) => {
+        await first.get(key)
+        expect(await lease.claim('rt-old', 60_000)).toBe(true)
+      })
+      await withLease(second, key, async (lease) => {
+        await second.get(key)
+        // This record lasts 1 ms plus the adapter's time to store an answer.
+        expect(await lease.claim('rt-1', 1), 'a record for another token').toBe(true)
+      })
+      await withLease(first, key, async (lease) => {
+        await first.get(key)
+        expect(await lease.claim('rt-1', 60_000)).toBe(true)
+      })
+    })
+
+    it('stores an answer by compare-and-set on the grant the holder read, and refuses it with a StorageError once the grant changed', async () => {
+      const [holder, other] = [await open(), await open()]
+      const key = freshKey('compare-and-set')
+      await withLease(holder, key, async (lease) => {
+        expect(await holder.get(key)).toBeUndefined()
+        expect(await lease.claim('rt-configured', 60_000)).toBe(true)
+        await lease.set(fullTokenSet({ refreshToken: 'rt-1' }))
+        expect((await other.get(key))?.refreshToken).toBe('rt-1')
+        // What it wrote is what it read: its next claim and write go through.
+        expect(await lease.claim('rt-1', 60_000)).toBe(true)
+        await lease.set(fullTokenSet({ refreshToken: 'rt-2' }))
+        expect((await other.get(key))?.refreshToken).toBe('rt-2')
+        await other.set(key, fullTokenSet({ refreshToken: 'rt-3' }))
+        const refused = await lease.set(fullTokenSet({ refreshToken: 'rt-late' })).catch((error: unknown) => error)
+        expect(refused).toBeInstanceOf(StorageError)
+        expect(refused).toMatchObject({ code: 'STORAGE_ERROR' })
+        expect(String(refused)).not.toContain('rt-')
+      })
+      expect((await other.get(key))?.refreshToken, 'never rolled back').toBe('rt-3')
+      await withLease(holder, key, async (lease) => {
+        expect(await holder.get(key)).toBeDefined()
+        await other.delete(key)
+        await expect(lease.set(fullTokenSet({ refreshToken: 'rt-after-delete' }))).rejects.toBeInstanceOf(StorageError)
+      })
+      expect(await other.get(key)).toBeUndefined()
+    })
+
+    it('refreshes once across clients on separate instances, and none sends a refresh token that was already sent', async () => {
+      const server = await serve({ rotate: true })
+      const storageKey = freshKey('clients')
+      const clients = await Promise.all(Array.from({ length: 4 }, async () => createRefreshClient(demoClient(server, { storage: await open(), storageKey }))))
+      const tokens = await Promise.all(clients.flatMap((client) => [client.getAccessToken(), client.getAccessToken()]))
+      expect(new Set(tokens).size).toBe(1)
+      await Promise.all(clients.map((client) => client.getAccessToken({ forceRefresh: true })))
+      const sent = server.tokenRequests.map((request) => request.form.refresh_token)
+      expect(new Set(sent).size, 'no refresh token sent twice').toBe(sent.length)
+      expect((await (await open()).get(storageKey))?.refreshToken, 'storage ends on the newest refresh token').toBe(server.validRefreshToken)
     })
   })
 }

@@ -5,8 +5,7 @@ import { openKv } from '@deno/kv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, StorageError } from '../../src/errors.js'
 import { denoKVStorage, type DenoKVAtomicLike, type DenoKVLike } from '../../src/storage/deno-kv.js'
-import type { TokenStorage } from '../../src/storage/types.js'
-import { describeClientPersistence, describeStorageContract, describeStorageLock, fullTokenSet } from './contract.js'
+import { describeClientPersistence, describeStorageContract, describeStorageLease, describeStorageLock, fullTokenSet, lockBackend } from './contract.js'
 
 // @deno/kv: Deno KV for Node.js, on the same SQLite file format as `Deno.openKv(path)`.
 type KV = DenoKVLike & { close(): void }
@@ -43,16 +42,12 @@ afterAll(async () => {
 describeStorageContract('denoKVStorage', () => denoKVStorage(kv))
 describeClientPersistence('denoKVStorage', () => denoKVStorage(kv))
 
-const connections = new WeakMap<TokenStorage, KV>()
-describeStorageLock('denoKVStorage', {
-  async open(leaseMs) {
-    const connection = await connect()
-    const storage = denoKVStorage(connection, { leaseMs })
-    connections.set(storage, connection)
-    return storage
-  },
-  cutOff: (storage) => connections.get(storage)!.close(),
+const backend = lockBackend(async (leaseMs) => {
+  const connection = await connect()
+  return { storage: denoKVStorage(connection, { leaseMs }), close: () => connection.close() }
 })
+describeStorageLock('denoKVStorage', backend)
+describeStorageLease('denoKVStorage', backend)
 
 const rejection = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error)
 
@@ -137,7 +132,7 @@ describe('denoKVStorage', () => {
   it('keeps its lease beside the grant, and deletes it when the task is done', async () => {
     const storage = denoKVStorage(kv, { prefix: ['leases'] })
     const during = await storage.lock!('grant', async () => (await kv.get(['leases', 'grant', 'lock'])).value)
-    expect(during).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(during).toStrictEqual({ holder: expect.any(String), expiresAt: expect.any(Number) })
     expect((await kv.get(['leases', 'grant', 'lock'])).value).toBeNull()
   })
 
@@ -146,7 +141,7 @@ describe('denoKVStorage', () => {
     const { slow, sentAt } = busyCommits(7)
     const storage = denoKVStorage(slow, { prefix: ['busy-lease'], leaseMs: 100 })
     const lease = await storage.lock!('grant', async () => (await kv.get(['busy-lease', 'grant', 'lock'])).value as { expiresAt: number })
-    expect(lease).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(lease).toStrictEqual({ holder: expect.any(String), expiresAt: expect.any(Number) })
     expect(lease.expiresAt, 'the lease ends after the commit that wrote it was sent').toBeGreaterThan(sentAt()!)
   })
 
@@ -169,7 +164,7 @@ describe('denoKVStorage', () => {
       await held
       return [before, await kv.get(lockKey)]
     })
-    expect(before!.value).toStrictEqual({ expiresAt: expect.any(Number) })
+    expect(before!.value).toStrictEqual({ holder: expect.any(String), expiresAt: expect.any(Number) })
     expect(after, "the successor's lease, untouched").toStrictEqual(before)
   })
 

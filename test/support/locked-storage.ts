@@ -13,7 +13,7 @@ export function lockedStorage(): TokenStorage & { locks: string[] } {
     locks,
     lock(key, task) {
       locks.push(key)
-      const run = queue.then(task)
+      const run = queue.then(() => task())
       queue = run.then(
         () => undefined,
         () => undefined,
