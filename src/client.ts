@@ -185,11 +185,6 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         current = await store.load(at)
         continue
       }
-      // Another holder refreshed since the read: read again.
-      if (!answer) {
-        current = await store.load(at)
-        continue
-      }
       const now = Date.now()
       const next: Grant = {
         accessToken: answer.accessToken,
