@@ -136,15 +136,6 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
     else console.warn(`oauth-refresh: ${error.message}`, error.cause)
   }
 
-  /** Runs a storage write; a failure is reported, not thrown: the grant in memory stays usable. */
-  async function attempt(write: () => Promise<void>, failure: string) {
-    try {
-      await write()
-    } catch (cause) {
-      report(cause instanceof StorageError ? cause : new StorageError(failure, cause))
-    }
-  }
-
   /** Runs a storage call whose failure the caller must see. */
   async function call<T>(request: () => Promise<T>, failure: string): Promise<T> {
     try {
@@ -154,7 +145,13 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
     }
   }
 
+  /** Runs a storage write; a failure is reported, not thrown: the grant in memory stays usable. */
+  const attempt = (write: () => Promise<void>, failure: string) => call(write, failure).catch(report)
+
   const read = async () => asStored(await call(() => storage.get(key), 'Reading the grant failed'))
+
+  /** Reads storage where a failure only means that no newer grant is known: it is reported. */
+  const readOrReport = () => read().catch((error: StorageError) => void report(error))
 
   /** Makes storage hold what memory holds, after work that storage may have overtaken. */
   const restore = () => attempt(() => (grant ? storage.set(key, grant) : storage.delete(key)), 'Restoring the grant failed')
@@ -198,8 +195,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
     /** The refused grant is deleted, from storage only if storage still holds it. */
     async replacement(dead, error) {
-      let stored: StoredTokenSet | undefined
-      await attempt(async () => void (stored = await read()), 'Reading the grant failed')
+      const stored = await readOrReport()
       if (isNewerGrant(stored) && stored.refreshToken !== dead.refreshToken) return adopt(stored)
       if (stored?.refreshToken === dead.refreshToken) await attempt(() => storage.delete(key), 'Deleting the grant failed')
       if (grant?.refreshToken === dead.refreshToken) end('rejected', error)
@@ -233,8 +229,7 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
       let outcome: { reason: EndReason; error?: OAuthRefreshError | undefined } = { reason: 'cleared' }
       const forgetStored = async () => {
         if (last) {
-          let stored: StoredTokenSet | undefined
-          await attempt(async () => void (stored = await read()), 'Reading the grant failed')
+          const stored = await readOrReport()
           outcome = await last(stored && (!configured || stored.grantId === configured.grantId) ? stored : known)
         }
         await call(() => storage.delete(key), 'Deleting the grant failed')

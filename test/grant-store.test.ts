@@ -163,6 +163,18 @@ describe('clear', () => {
     await expect(other.getAccessToken({ forceRefresh: true })).rejects.toMatchObject({ error: 'invalid_grant' })
   })
 
+  it('revokes the grant it knows when storage cannot be read, and reports the failed read', async () => {
+    const reported: StorageError[] = []
+    const storage = memoryStorage()
+    const { server, client } = await setup({}, { storage, onStorageError: (error) => reported.push(error) })
+    await client.getAccessToken()
+    const newest = server.validRefreshToken
+    storage.get = async () => Promise.reject(new Error('disk gone'))
+    expect(await client.clear({ revoke: true })).toEqual({ revoked: true })
+    expect(server.revocations.map((revocation) => revocation.token)).toEqual([newest])
+    expect(reported.map((error) => error.message)).toEqual(['Reading the grant failed'])
+  })
+
   it('forgets the grant when the provider refuses the revocation, and says why in the result and in end', async () => {
     const { server, client, storage, ends } = await setup()
     await client.getAccessToken()
