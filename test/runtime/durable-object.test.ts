@@ -418,7 +418,8 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       binding,
       className,
       compatibilityDate,
-      bindings: workerExampleBindings(server),
+      // Every grant is idle to the Cron Trigger's keep-alive.
+      bindings: { ...workerExampleBindings(server), GRANT_MAX_IDLE_DAYS: '0' },
       onOutput: (chunk) => (runtimeOutput += chunk),
     })
     try {
@@ -428,6 +429,9 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       server.revokeAccessTokens()
       expect(await workers.burst(100, '/me'), '100 concurrent 401s on each isolate').toBe(0)
       expect(server.tokenRequests).toHaveLength(2)
+      const cron = /^crons = \["(.+)"\]$/m.exec(wrangler)?.[1] ?? 'missing'
+      expect(await workers.scheduled('isolate-1', cron)).toMatchObject({ outcome: 'ok' })
+      expect(server.tokenRequests, "the Cron Trigger's keep-alive refreshed the idle grant").toHaveLength(3)
       expect(server.grantRevoked).toBe(false)
     } finally {
       await workers.dispose()
