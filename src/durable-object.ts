@@ -1,4 +1,3 @@
-import * as v from 'valibot'
 import { DurableObject } from 'cloudflare:workers'
 import { createAuthorizedFetch } from './authorized-fetch.js'
 import { createRefreshClient, waitFor, type ClearOptions, type ClearResult, type KeepAliveOptions, type RefreshClient } from './client.js'
@@ -15,9 +14,8 @@ import {
 } from './errors.js'
 import { createEvents, type RefreshClientEvents, type RefreshReason, type TokenSet } from './events.js'
 import type { SignIn } from './grant-store.js'
-import { rejectUnknown } from './option-names.js'
+import { rejectUnknown, unknownOptions } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
-import { parseWith } from './schemas.js'
 import { hasMethods } from './storage/adapter.js'
 import type { StoredTokenSet, TokenStorage } from './storage/types.js'
 
@@ -81,8 +79,19 @@ const KEY = 'grant'
 const OWNED_OPTIONS = ['storage', 'storageKey']
 const METHODS: readonly string[] = ['getTokenSet', 'setRefreshToken', 'clear', 'keepAlive']
 
-const ms = v.custom<number>((value) => typeof value === 'number' && value > 0, 'must be a number of milliseconds above 0')
-const KeepAliveSchema = v.strictObject({ keepAlive: v.optional(v.strictObject({ maxIdleMs: ms, everyMs: ms })) })
+const KEEP_ALIVE = ['maxIdleMs', 'everyMs'] as const
+
+/** The `keepAlive` option, checked without valibot: a direct import of it would split the core's shared chunk. */
+function keepAliveOption(value: unknown): GrantKeepAlive | undefined {
+  if (value === undefined) return undefined
+  const unknown = typeof value === 'object' && value !== null ? unknownOptions(value, KEEP_ALIVE, 'keepAlive.') : 'Option "keepAlive" must be an object { maxIdleMs, everyMs }'
+  if (unknown) throw new ConfigError(unknown)
+  for (const name of KEEP_ALIVE) {
+    const ms = (value as GrantKeepAlive)[name]
+    if (typeof ms !== 'number' || !(ms > 0)) throw new ConfigError(`Option "keepAlive.${name}" must be a number of milliseconds above 0`)
+  }
+  return value as GrantKeepAlive
+}
 
 function toData(error: OAuthRefreshError): GrantErrorData {
   const { cause } = error
@@ -163,7 +172,7 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
     const { keepAlive, ...options } = this.options(this.env)
     const owned = OWNED_OPTIONS.find((name) => Object.hasOwn(Object(options), name))
     if (owned) throw new ConfigError(`Option "${owned}" is not a known option: the object keeps the grant in its own storage`)
-    this.#keepAlive = parseWith(KeepAliveSchema, { keepAlive }, (message) => new ConfigError(message)).keepAlive
+    this.#keepAlive = keepAliveOption(keepAlive)
     const client = createRefreshClient({ ...options, storage: this.#storage, storageKey: KEY })
     client.on('refresh', (event) => {
       this.#rotated = event.rotated ? event.tokenSet.accessToken : this.#rotated

@@ -401,6 +401,13 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
     } finally {
       await workers.dispose()
     }
+
+    const misconfigured = startFixture(server, { env: { KEEP_ALIVE_MAX_IDLE_MS: '1000', KEEP_ALIVE_EVERY_MS: '-5' } })
+    try {
+      expect((await misconfigured.get('isolate-0', '/token')).body.error).toMatchObject({ name: 'ConfigError', message: 'Option "keepAlive.everyMs" must be a number of milliseconds above 0' })
+    } finally {
+      await misconfigured.dispose()
+    }
   })
 
   it('examples/cloudflare-worker/durable-object runs as its wrangler.toml says: its isolates make one token request, and one per 401', async () => {
