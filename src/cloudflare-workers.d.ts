@@ -7,6 +7,8 @@ declare module 'cloudflare:workers' {
         get<T>(key: string): Promise<T | undefined>
         put<T>(key: string, value: T): Promise<void>
         delete(key: string): Promise<boolean>
+        getAlarm(): Promise<number | null>
+        setAlarm(scheduledTime: number | Date): Promise<void>
       }
     }
     protected env: Env

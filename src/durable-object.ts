@@ -1,24 +1,37 @@
 import { DurableObject } from 'cloudflare:workers'
 import { createAuthorizedFetch } from './authorized-fetch.js'
-import { createRefreshClient, waitFor, type RefreshClient } from './client.js'
-import { fingerprint } from './grant-store.js'
+import { createRefreshClient, waitFor, type ClearOptions, type ClearResult, type KeepAliveOptions, type RefreshClient } from './client.js'
 import {
   ConfigError,
+  NoGrantError,
   OAuthError,
   OAuthRefreshError,
   StorageError,
   TokenRequestError,
   TokenResponseError,
+  type NoGrantReason,
   type OAuthRefreshErrorCode,
 } from './errors.js'
-import { rejectUnknown } from './option-names.js'
+import { createEvents, type RefreshClientEvents, type RefreshReason, type TokenSet } from './events.js'
+import type { SignIn } from './grant-store.js'
+import { rejectUnknown, unknownOptions } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import { hasMethods } from './storage/adapter.js'
 import type { StoredTokenSet, TokenStorage } from './storage/types.js'
-import { isOAuthError } from './token-request.js'
 
-/** The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`, which the object owns. */
-export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey'>
+/** How a `RefreshGrantObject` keeps its grant alive by itself, with a Durable Object alarm. */
+export interface GrantKeepAlive {
+  /** Refresh when the grant's last refresh is older than this, or its refresh token expires within it: `keepAlive({ maxIdleMs })`. */
+  maxIdleMs: number
+  /** How often the alarm checks; well under `maxIdleMs`, so that a check that fails has others after it. */
+  everyMs: number
+}
+
+/**
+ * The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`,
+ * which the object owns, and `keepAlive`, which makes the object refresh an idle grant by alarm.
+ */
+export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey'> & { keepAlive?: GrantKeepAlive | undefined }
 
 /** What a caller asks the object for. */
 export interface GrantTokenRequest {
@@ -32,15 +45,6 @@ export interface GrantTokenRequest {
   forceRefresh?: boolean | undefined
 }
 
-/** An access token from the object. Never the refresh token. */
-export interface GrantToken {
-  accessToken: string
-  /** Epoch milliseconds at which it expires; absent when the server sent no `expires_in`. */
-  expiresAt?: number | undefined
-  /** Epoch milliseconds at which the object obtained it. */
-  obtainedAt?: number | undefined
-}
-
 /** An SDK error as plain data, since an error thrown across RPC loses its class and fields. */
 export interface GrantErrorData {
   name: string
@@ -50,19 +54,44 @@ export interface GrantErrorData {
   error?: string | undefined
   errorDescription?: string | undefined
   errorUri?: string | undefined
+  reason?: NoGrantReason | undefined
   cause?: GrantErrorData | undefined
 }
 
-/** A call of `createGrantClient` to its object. */
-export type GrantCall = GrantTokenRequest & { clear?: boolean | undefined }
+/** The object's methods that `createGrantClient` calls, through `grantCall`. */
+type GrantMethods = Pick<RefreshGrantObject, 'getTokenSet' | 'setRefreshToken' | 'clear' | 'keepAlive'>
 
-/** The object's answer to a `GrantCall`: a token, or the SDK error as data. */
-export type GrantOutcome = { ok: true; token?: GrantToken | undefined } | { ok: false; error: GrantErrorData }
+/** A call of `createGrantClient` to its object: a method and its arguments. */
+export type GrantCall = { [M in keyof GrantMethods]: { method: M; args: Parameters<GrantMethods[M]> } }[keyof GrantMethods]
+
+/**
+ * The object's answer to a `GrantCall`: the method's value (a `clear` result's error as data) and
+ * whether the token set came from a refresh that rotated the refresh token; or the SDK error as
+ * data, and whether the grant ended during the call.
+ */
+export type GrantOutcome =
+  | { ok: true; value?: TokenSet | boolean | { revoked: boolean; error?: GrantErrorData | undefined } | undefined; rotated?: boolean | undefined }
+  | { ok: false; error: GrantErrorData; ended?: boolean | undefined }
 
 /** Each object keeps one grant, under this key of its own storage. */
 const KEY = 'grant'
 
 const OWNED_OPTIONS = ['storage', 'storageKey']
+const METHODS: readonly string[] = ['getTokenSet', 'setRefreshToken', 'clear', 'keepAlive']
+
+const KEEP_ALIVE = ['maxIdleMs', 'everyMs'] as const
+
+/** The `keepAlive` option, checked without valibot: a direct import of it would split the core's shared chunk. */
+function keepAliveOption(value: unknown): GrantKeepAlive | undefined {
+  if (value === undefined) return undefined
+  const unknown = typeof value === 'object' && value !== null ? unknownOptions(value, KEEP_ALIVE, 'keepAlive.') : 'Option "keepAlive" must be an object { maxIdleMs, everyMs }'
+  if (unknown) throw new ConfigError(unknown)
+  for (const name of KEEP_ALIVE) {
+    const ms = (value as GrantKeepAlive)[name]
+    if (typeof ms !== 'number' || !(ms > 0)) throw new ConfigError(`Option "keepAlive.${name}" must be a number of milliseconds above 0`)
+  }
+  return value as GrantKeepAlive
+}
 
 function toData(error: OAuthRefreshError): GrantErrorData {
   const { cause } = error
@@ -76,6 +105,8 @@ function revive(data: GrantErrorData): OAuthRefreshError {
   switch (data.name) {
     case 'OAuthError':
       return new OAuthError(data.status!, data.error!, data.errorDescription, data.errorUri)
+    case 'NoGrantError':
+      return new NoGrantError(data.reason!, cause as OAuthError | undefined)
     case 'ConfigError':
       return new ConfigError(data.message)
     case 'StorageError':
@@ -98,6 +129,15 @@ function revive(data: GrantErrorData): OAuthRefreshError {
  * RPC methods hand out access tokens only: no refresh token or client secret leaves it. Public
  * methods are callable over RPC, so `options(env)` should read the `env` it is given.
  *
+ * With `keepAlive: { maxIdleMs, everyMs }` in `options(env)`, the object sets a Durable Object
+ * alarm the first time it is used after it starts (or after a sign-in), and every `everyMs` its
+ * `alarm()` refreshes the grant if it is idle (`keepAlive({ maxIdleMs })`), then sets the next
+ * alarm; alarms survive eviction and restarts. Once the grant is gone the alarms stop, until
+ * `setRefreshToken`. A subclass with alarms of its own calls `super.alarm()` from its `alarm()`.
+ *
+ * The client's events reach the hooks `onRefresh`, `onEnd` and `onError`, which a subclass
+ * overrides to log or notify (e.g. `onEnd` to ask a user to sign in again).
+ *
  * @example
  * import { RefreshGrantObject, type RefreshGrantOptions } from 'oauth-refresh/durable-object'
  *
@@ -107,83 +147,137 @@ function revive(data: GrantErrorData): OAuthRefreshError {
  *   }
  * }
  * @see https://developers.cloudflare.com/durable-objects/
+ * @see https://developers.cloudflare.com/durable-objects/api/alarms/
  */
 export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<Env> {
   /** The grant's configuration, read from the Worker's environment. */
   abstract options(env: Env): RefreshGrantOptions
 
   #client: RefreshClient | undefined
-  /** The token set last read or written, which tells the expiry of the token the client hands out. */
-  #stored: StoredTokenSet | undefined
+  #keepAlive: GrantKeepAlive | undefined
+  /** Whether this start of the object has made sure its keep-alive alarm is set. */
+  #alarmSet: Promise<void> | undefined
+  /** The access token of the last refresh that rotated the refresh token. */
+  #rotated: string | undefined
+  /** How many times the grant ended since the object started. */
+  #ends = 0
   readonly #storage: TokenStorage = {
-    get: async (key) => (this.#stored = await this.ctx.storage.get<StoredTokenSet>(key)),
-    set: async (key, value) => {
-      this.#stored = value
-      await this.ctx.storage.put(key, value)
-    },
-    delete: async (key) => {
-      this.#stored = undefined
-      await this.ctx.storage.delete(key)
-    },
-  }
-
-  #options(): RefreshGrantOptions {
-    const options = this.options(this.env)
-    const owned = OWNED_OPTIONS.find((name) => Object.hasOwn(Object(options), name))
-    if (owned) throw new ConfigError(`Option "${owned}" is not a known option: the object keeps the grant in its own storage`)
-    return options
+    get: (key) => this.ctx.storage.get<StoredTokenSet>(key),
+    set: (key, value) => this.ctx.storage.put(key, value),
+    delete: async (key) => void (await this.ctx.storage.delete(key)),
   }
 
   #refreshClient(): RefreshClient {
-    this.#client ??= createRefreshClient({ ...this.#options(), storage: this.#storage, storageKey: KEY })
-    return this.#client
+    if (this.#client) return this.#client
+    const { keepAlive, ...options } = this.options(this.env)
+    const owned = OWNED_OPTIONS.find((name) => Object.hasOwn(Object(options), name))
+    if (owned) throw new ConfigError(`Option "${owned}" is not a known option: the object keeps the grant in its own storage`)
+    this.#keepAlive = keepAliveOption(keepAlive)
+    const client = createRefreshClient({ ...options, storage: this.#storage, storageKey: KEY })
+    client.on('refresh', (event) => {
+      this.#rotated = event.rotated ? event.tokenSet.accessToken : this.#rotated
+      this.onRefresh?.(event)
+    })
+    client.on('end', (event) => {
+      this.#ends++
+      this.onEnd?.(event)
+    })
+    client.on('error', (event) => this.onError?.(event))
+    return (this.#client = client)
   }
 
-  /**
-   * A valid access token. The object refreshes only when its token is missing or expiring, when
-   * forced, or when `stale` is its current token; concurrent callers share one refresh.
-   */
-  async getAccessToken(request: GrantTokenRequest = {}): Promise<GrantToken> {
+  /** The client, once the keep-alive alarm (when configured) is set. */
+  async #ready(): Promise<RefreshClient> {
     const client = this.#refreshClient()
+    const keepAlive = this.#keepAlive
+    if (keepAlive) await (this.#alarmSet ??= this.#arm(keepAlive.everyMs))
+    return client
+  }
+
+  /** Sets the keep-alive alarm unless one is set: alarms survive restarts, and one set stays as it is. */
+  async #arm(everyMs: number): Promise<void> {
+    try {
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + everyMs)
+    } catch (error) {
+      this.#alarmSet = undefined
+      throw error
+    }
+  }
+
+  /** Override to observe each refresh the object made, once the new grant is stored (the core's `refresh` event). */
+  protected onRefresh?(event: RefreshClientEvents['refresh']): void
+
+  /** Override to observe the end of the grant, once: cleared, revoked, or ended by the provider (`reason: 'rejected'`). */
+  protected onEnd?(event: RefreshClientEvents['end']): void
+
+  /** Override to observe a failed refresh, once for the callers that shared it (alarms included). */
+  protected onError?(event: RefreshClientEvents['error']): void
+
+  /**
+   * The current token set, without the refresh token. The object refreshes only when its token
+   * is missing or expiring, when forced, or when `stale` is its current token; concurrent callers
+   * share one refresh.
+   */
+  async getTokenSet(request: GrantTokenRequest = {}): Promise<TokenSet> {
+    const client = await this.#ready()
     const { stale, forceRefresh } = request
-    let accessToken = await client.getAccessToken({ forceRefresh: forceRefresh === true })
+    const set = await client.getTokenSet({ forceRefresh: forceRefresh === true })
     // The first caller to report this token forces the refresh; the rest join it or find its result.
-    if (stale !== undefined && accessToken === stale) accessToken = await client.getAccessToken({ forceRefresh: true })
-    const stored = this.#stored
-    return stored?.accessToken === accessToken ? { accessToken, expiresAt: stored.expiresAt, obtainedAt: stored.obtainedAt } : { accessToken }
+    return stale !== undefined && set.accessToken === stale ? client.getTokenSet({ forceRefresh: true }) : set
+  }
+
+  /** A valid access token, as `getTokenSet` refreshes it. */
+  async getAccessToken(request: GrantTokenRequest = {}): Promise<string> {
+    return (await this.getTokenSet(request)).accessToken
   }
 
   /**
-   * Starts or replaces this object's grant with a refresh token obtained elsewhere, e.g. one
-   * object per user. A refresh in flight for the old grant is dropped.
+   * Starts or replaces this object's grant with a refresh token obtained elsewhere (a sign-in),
+   * as the core client's `setRefreshToken`; e.g. one object per user. A refresh in flight for the
+   * old grant is dropped. With `accessToken` the first call hands it out instead of refreshing.
    */
-  async setRefreshToken(refreshToken: string, options: { scope?: string | undefined } = {}): Promise<void> {
-    if (typeof refreshToken !== 'string' || refreshToken === '') throw new ConfigError('"refreshToken" must be a non-empty string')
-    rejectUnknown(options, ['scope'])
-    const { scope } = options
-    if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
-    // The client resumes a stored grant only under the fingerprint of its configured token.
-    const grantId = fingerprint(this.#options().refreshToken || refreshToken)
-    await this.#client?.clear()
-    this.#client = undefined
-    await this.#storage.set(KEY, { refreshToken, grantId, ...(scope !== undefined && { scope }) })
+  async setRefreshToken(refreshToken: string, signIn?: SignIn): Promise<void> {
+    await this.#refreshClient().setRefreshToken(refreshToken, signIn)
+    // The alarms stopped when the last grant ended.
+    this.#alarmSet = undefined
+    await this.#ready()
   }
 
-  /** Forgets the grant. */
-  async clear(): Promise<void> {
-    await this.#refreshClient().clear()
+  /** Forgets the grant; with `revoke: true` first revokes it at the `revocationUrl` option (RFC 7009). */
+  async clear(options?: ClearOptions): Promise<ClearResult> {
+    return (await this.#ready()).clear(options)
+  }
+
+  /** Refreshes when the grant is idle, as the core client's `keepAlive`; resolves to `true` when it refreshed. */
+  async keepAlive(options: KeepAliveOptions): Promise<boolean> {
+    return (await this.#ready()).keepAlive(options)
+  }
+
+  /** The keep-alive alarm: refreshes an idle grant, then sets the next alarm while the grant lives. */
+  async alarm(): Promise<void> {
+    const client = this.#refreshClient()
+    const keepAlive = this.#keepAlive
+    if (!keepAlive) return
+    try {
+      await client.keepAlive({ maxIdleMs: keepAlive.maxIdleMs })
+    } catch (error) {
+      // No grant to keep alive; other failures reach `onError`, and the next alarm tries again.
+      if (error instanceof NoGrantError) return
+    }
+    await this.ctx.storage.setAlarm(Date.now() + keepAlive.everyMs)
   }
 
   /** The RPC behind `createGrantClient`: the outcome of a call as plain data, SDK errors included. */
   async grantCall(call: GrantCall): Promise<GrantOutcome> {
+    const ends = this.#ends
     try {
-      if (call.clear) {
-        await this.clear()
-        return { ok: true }
-      }
-      return { ok: true, token: await this.getAccessToken({ stale: call.stale, forceRefresh: call.forceRefresh }) }
+      if (!METHODS.includes(call.method)) throw new ConfigError(`"${String(call.method)}" is not a method of the grant`)
+      const value = await (this[call.method] as (...args: unknown[]) => Promise<TokenSet | ClearResult | boolean | undefined>)(...call.args)
+      if (typeof value !== 'object') return { ok: true, value }
+      if ('accessToken' in value) return { ok: true, value, rotated: value.accessToken === this.#rotated }
+      return { ok: true, value: { revoked: value.revoked, ...(value.error && { error: toData(value.error) }) } }
     } catch (error) {
-      if (error instanceof OAuthRefreshError) return { ok: false, error: toData(error) }
+      if (error instanceof OAuthRefreshError) return { ok: false, error: toData(error), ended: this.#ends !== ends }
       throw error
     }
   }
@@ -197,9 +291,6 @@ export interface GrantNamespaceLike<Id = unknown> {
   idFromName(name: string): Id
   get(id: Id): object
 }
-
-/** The Worker-side client of a `RefreshGrantObject`. */
-export type GrantClient = Pick<RefreshClient, 'getAccessToken' | 'fetch'> & { clear(): Promise<void> }
 
 /** Options of `createGrantClient`: how the token is sent, and how long it is kept. */
 export interface GrantClientOptions {
@@ -225,10 +316,20 @@ const NO_TIMEOUT = 2 ** 31 - 1
 
 /**
  * A client for the grant kept by the `RefreshGrantObject` named `name` in `namespace`, with the
- * core client's interface. Create it at module scope: it keeps the access token in the isolate
- * until it nears expiry (a call with a valid token makes no RPC), and the isolate's concurrent
- * requests share one RPC. On a 401 it reports the refused token to the object and replays the
- * request once. Errors are the SDK's own classes, with their codes, as the core throws them.
+ * core client's interface. Create it at module scope: it keeps the token set in the isolate
+ * until its token nears expiry (a call with a valid token makes no RPC), and the isolate's
+ * concurrent requests share one RPC. On a 401 it reports the refused token to the object and
+ * replays the request once. `setRefreshToken`, `clear({ revoke })` and `keepAlive` are done by the
+ * object's own client. Errors are the SDK's own classes, with their codes, as the core throws them.
+ *
+ * Its events are what this isolate sees of the grant: `refresh` when it receives a token newer
+ * than the one it held (its first included), `reason` saying why it asked (`'expired'`,
+ * `'forced'`, `'rejected'`) and `rotated` whether the object's refresh rotated the refresh token
+ * (false when the object no longer knows, e.g. after a restart); `error` when an RPC for a token
+ * failed, once for the requests that shared it; `end` once when the grant is gone: after this
+ * client's own `clear` (`'cleared'` or `'revoked'`), when the provider ended it (`'rejected'`,
+ * with its answer), or when the object answers that it was cleared (`'elsewhere'`). The object's
+ * own refreshes for other isolates and its alarms are not seen here: the object's hooks see them.
  *
  * @example
  * import { createGrantClient } from 'oauth-refresh/durable-object'
@@ -241,92 +342,140 @@ const NO_TIMEOUT = 2 ** 31 - 1
  *   },
  * }
  */
-export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): GrantClient {
+export function createGrantClient(namespace: GrantNamespaceLike, name: string, options: GrantClientOptions = {}): RefreshClient {
   if (!hasMethods(namespace, ['idFromName', 'get'])) throw new ConfigError('"namespace" must be a Durable Object namespace binding')
   if (typeof name !== 'string' || name === '') throw new ConfigError('"name" must be a non-empty string')
+  // Another name is another object, holding no grant: an .env line break would hide the real one.
+  if (name.trim() !== name) throw new ConfigError('"name" has leading or trailing whitespace: it would name another object than the one meant')
   rejectUnknown(options, CLIENT_OPTIONS)
   // The core parses these options; its token endpoint settings are unused here, the object's count.
   const config = parseOptions({ ...options, tokenUrl: 'https://localhost/', clientId: name })
   const { leewayMs } = config
+  const events = createEvents<RefreshClientEvents>()
 
-  let cached: GrantToken | undefined
+  let cached: TokenSet | undefined
   // The token the API last refused: the object is told of it until it has a newer one.
   let refusedToken: string | undefined
-  let shared: Promise<GrantToken> | undefined
-  // Bumped by clear(): an answer already on its way is not cached.
+  let shared: Promise<TokenSet> | undefined
+  // Bumped when the grant ends or is replaced: an answer already on its way is not cached.
   let epoch = 0
+  // Whether this isolate holds (or held) a token of the grant, or was told that it ended.
+  let grant: 'unknown' | 'held' | 'ended' = 'unknown'
 
-  const forget = (flight: Promise<GrantToken>) => {
+  const forget = (flight: Promise<TokenSet>) => {
     if (shared === flight) shared = undefined
   }
 
-  const usable = (token: GrantToken | undefined, stale: string | undefined): boolean => {
-    if (!token || token.accessToken === stale) return false
-    const { expiresAt, obtainedAt = expiresAt } = token
+  const usable = (set: TokenSet | undefined, stale: string | undefined): boolean => {
+    if (!set || set.accessToken === stale) return false
+    const { expiresAt, obtainedAt = expiresAt } = set
     return expiresAt === undefined || Date.now() < expiresAt - Math.min(leewayMs, (expiresAt - obtainedAt!) / 2)
   }
 
-  async function call(request: GrantCall): Promise<GrantToken | undefined> {
+  /**
+   * Drops the grant's token here, and tells `end` once: for a grant this isolate held, or for
+   * its own doing (its clear, its refresh that the provider refused).
+   */
+  function end(event: RefreshClientEvents['end'], own: boolean) {
+    epoch++
+    cached = undefined
+    shared = undefined
+    const tell = grant === 'held' || (grant === 'unknown' && own)
+    grant = 'ended'
+    if (tell) events.emit('end', event)
+  }
+
+  async function call<T>(request: GrantCall): Promise<{ value: T; rotated?: boolean | undefined }> {
     // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
     const stub = namespace.get(namespace.idFromName(name)) as GrantStub
     const outcome = await stub.grantCall(request)
-    if (outcome.ok) return outcome.token
+    if (outcome.ok) return outcome as { value: unknown } as { value: T; rotated?: boolean | undefined }
     const error = revive(outcome.error)
-    // The object's grant has ended (revoked, or cleared from another isolate): its last token
-    // must not outlive it here, nor an answer already on its way.
-    if (error.code === 'NO_GRANT' || isOAuthError(error, 'invalid_grant')) {
-      epoch++
-      cached = undefined
-    }
+    // The object's grant has ended (by the provider, or cleared from another isolate): its last
+    // token must not outlive it here, nor an answer already on its way.
+    if (error instanceof NoGrantError) end(error.reason === 'rejected' ? { reason: 'rejected', error: error.cause as OAuthError } : { reason: 'elsewhere' }, false)
+    else if (outcome.ended) end(error instanceof OAuthError ? { reason: 'rejected', error } : { reason: 'elsewhere' }, error instanceof OAuthError)
     throw error
   }
 
-  async function ask(request: GrantTokenRequest): Promise<GrantToken> {
+  /** Asks the object for a token set and keeps it when it is newer than the one held. */
+  async function ask(request: GrantTokenRequest, reason: RefreshReason): Promise<TokenSet> {
     const at = epoch
-    const token = (await call(request))!
-    if (at === epoch && (token.obtainedAt ?? 0) >= (cached?.obtainedAt ?? 0)) cached = token
-    return token
+    let answer
+    try {
+      answer = await call<TokenSet>({ method: 'getTokenSet', args: [request] })
+    } catch (error) {
+      if (!(error instanceof NoGrantError)) events.emit('error', { error })
+      throw error
+    }
+    const { value: set, rotated = false } = answer
+    if (at === epoch && (set.obtainedAt ?? 0) >= (cached?.obtainedAt ?? 0)) {
+      const renewed = set.accessToken !== cached?.accessToken
+      cached = set
+      grant = 'held'
+      if (renewed) events.emit('refresh', { tokenSet: copy(set), rotated, reason })
+    }
+    return set
   }
 
-  async function token(refused: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+  async function current(refused: string | undefined, signal: AbortSignal | undefined): Promise<TokenSet> {
     // A token the API refused is handed out no more, even when reporting it fails.
     if (refused !== undefined) {
       refusedToken = refused
       if (cached?.accessToken === refused) cached = undefined
     }
-    if (usable(cached, refused)) return cached!.accessToken
+    if (usable(cached, refused)) return cached!
     signal?.throwIfAborted()
     // A refused or expiring token is stale: the object refreshes it unless that already happened.
     const stale = refused ?? cached?.accessToken ?? refusedToken
-    const flight: Promise<GrantToken> = (shared ??= ask({ stale }).finally(() => forget(flight)))
+    const flight: Promise<TokenSet> = (shared ??= ask({ stale }, refused === undefined ? 'expired' : 'rejected').finally(() => forget(flight)))
     let late = false
-    let next: GrantToken
+    let next: TokenSet
     try {
       next = await waitFor(flight, SHARED_WAIT_MS, signal, () => {
         late = true
         forget(flight)
       })
     } catch (error) {
-      if (late) return token(refused, signal)
+      if (late) return current(refused, signal)
       throw error
     }
     // That RPC was asked before this caller's token was refused.
-    if (refused !== undefined && next.accessToken === refused) next = await ask({ stale: refused })
-    return next.accessToken
+    if (refused !== undefined && next.accessToken === refused) next = await ask({ stale: refused }, 'rejected')
+    return next
+  }
+
+  async function tokenSet(options: { forceRefresh?: boolean; signal?: AbortSignal } = {}): Promise<TokenSet> {
+    if (options.forceRefresh !== true) return current(undefined, options.signal)
+    options.signal?.throwIfAborted()
+    return waitFor(ask({ forceRefresh: true }, 'forced'), NO_TIMEOUT, options.signal, () => {})
   }
 
   return {
-    async getAccessToken(options = {}) {
-      if (options.forceRefresh !== true) return token(undefined, options.signal)
-      options.signal?.throwIfAborted()
-      return (await waitFor(ask({ forceRefresh: true }), NO_TIMEOUT, options.signal, () => {})).accessToken
-    },
-    fetch: createAuthorizedFetch(config, token),
-    async clear() {
+    getAccessToken: async (options) => (await tokenSet(options)).accessToken,
+    getTokenSet: async (options) => copy(await tokenSet(options)),
+    fetch: createAuthorizedFetch(config, async (stale, signal) => (await current(stale, signal)).accessToken),
+    async setRefreshToken(refreshToken, signIn) {
+      await call({ method: 'setRefreshToken', args: [refreshToken, signIn] })
+      // The old grant's token is not the new grant's.
       epoch++
       cached = undefined
       shared = undefined
-      await call({ clear: true })
+      grant = 'held'
     },
+    async clear(options) {
+      epoch++
+      cached = undefined
+      shared = undefined
+      const { value } = await call<{ revoked: boolean; error?: GrantErrorData }>({ method: 'clear', args: [options] })
+      const result: ClearResult = { revoked: value.revoked, ...(value.error && { error: revive(value.error) }) }
+      end({ reason: result.revoked ? 'revoked' : 'cleared', error: result.error }, true)
+      return result
+    },
+    keepAlive: async (options) => (await call<boolean>({ method: 'keepAlive', args: [options] })).value,
+    on: events.on,
   }
 }
+
+/** A token set the caller may change without changing the one kept. */
+const copy = (set: TokenSet): TokenSet => ({ ...set, fields: { ...set.fields } })

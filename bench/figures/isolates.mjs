@@ -47,6 +47,7 @@ export function fixtureBindings(server, mode = 'object') {
  * @property {string[]} isolates The Worker scripts' names, `isolate-0` … (the first hosts the object).
  * @property {(isolate: string, path: string, init?: RequestInit) => Promise<{ status: number, body: any }>} get One request, its JSON answer.
  * @property {(n: number, path: string) => Promise<number>} burst `n` concurrent requests on every isolate at once; how many failed (not 200).
+ * @property {(isolate: string, cron: string) => Promise<{ outcome: string }>} scheduled Runs the isolate's `scheduled` handler, as a Cron Trigger would.
  * @property {() => Promise<void>} dispose
  */
 
@@ -95,6 +96,7 @@ export function startWorkers({ script, bindings, isolates = 1, binding = 'GRANTS
       const answers = await Promise.all(names.map((isolate) => get('driver', `/?isolate=${isolate}&n=${n}&path=${encodeURIComponent(path)}`)))
       return answers.reduce((failed, { body }) => failed + n - (body['200'] ?? 0), 0)
     },
+    scheduled: async (isolate, cron) => (await mf.getWorker(isolate)).scheduled({ cron }),
     dispose: () => mf.dispose(),
   }
 }

@@ -36,21 +36,31 @@ async function serve(options: LocalServerOptions = {}) {
   return server
 }
 
-interface Answer {
+interface Answer<T = unknown> {
   ok: boolean
-  value?: { accessToken?: string } | string
+  value?: T
   error?: ErrorReport
 }
 interface ErrorReport {
   name: string
   message: string
   code?: string
+  reason?: string
   status?: number
   error?: string
   isOAuthRefreshError: boolean
   isOAuthError: boolean
+  isNoGrantError: boolean
   cause?: ErrorReport
   json: string
+}
+/** An event of a client (in an isolate) or of the object's hooks, its error described. */
+interface EventReport {
+  type: 'refresh' | 'end' | 'error' | 'alarm'
+  reason?: string
+  rotated?: boolean
+  tokenSet?: { accessToken: string; tokenType: string; expiresAt?: number; obtainedAt?: number; fields: Record<string, unknown> }
+  error?: ErrorReport
 }
 
 interface Setup {
@@ -144,7 +154,7 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       expect(alice).toEqual(expect.any(String))
       expect(bob).not.toBe(alice)
 
-      expect((await user('bob', 'clear')).body).toEqual({ ok: true })
+      expect((await user('bob', 'clear')).body).toEqual({ ok: true, value: { revoked: false } })
       expect((await user('bob', 'token')).body.error).toMatchObject({ code: 'NO_GRANT' })
       expect((await user('alice', 'token')).body, "alice's grant is untouched").toEqual({ ok: true, value: alice })
       expect((await user('carol', 'set', '')).body.error?.message, 'a direct RPC error keeps its message').toMatch(/"refreshToken" must be a non-empty string/)
@@ -174,8 +184,16 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       const refused = (await workers.get('isolate-0', '/force')).body.error
       expect(refused).toMatchObject({ name: 'OAuthError', code: 'OAUTH_ERROR', status: 400, error: 'invalid_grant', isOAuthError: true, isOAuthRefreshError: true })
       expectNoSecret(refused)
-      expect((await workers.get('isolate-0', '/force')).body.error, 'the dead grant is gone').toMatchObject({ code: 'NO_GRANT', isOAuthRefreshError: true, message: 'No refresh token' })
-      expect((await workers.get('isolate-0', '/direct')).body.error, 'a direct stub call throws an Error with the message').toMatchObject({ name: 'Error', message: expect.stringMatching(/No refresh token/) })
+      expect((await workers.get('isolate-0', '/force')).body.error, 'the dead grant is gone, and why, with the answer that ended it').toMatchObject({
+        name: 'NoGrantError',
+        code: 'NO_GRANT',
+        reason: 'rejected',
+        isNoGrantError: true,
+        isOAuthRefreshError: true,
+        message: 'The provider ended the grant (invalid_grant); sign in, then call setRefreshToken()',
+        cause: { name: 'OAuthError', error: 'invalid_grant', isOAuthError: true },
+      })
+      expect((await workers.get('isolate-0', '/direct')).body.error, 'a direct stub call throws an Error with the message').toMatchObject({ name: 'Error', message: expect.stringMatching(/The provider ended the grant/) })
       expect((await workers.get('isolate-0', '/misspelt')).body.error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', message: 'Option "expiryLeeway" is not a known option; did you mean "expiryLeewaySeconds"?' })
     } finally {
       await workers.dispose()
@@ -209,6 +227,12 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       expect((await workers.get('isolate-1', '/force')).body.error).toMatchObject({ code: 'NO_GRANT' })
       expect((await workers.get('isolate-1', '/token')).body, 'the NO_GRANT answer ended the cached token').toMatchObject({ ok: false, error: { code: 'NO_GRANT' } })
       expect(server.tokenRequests).toHaveLength(2)
+
+      const rejected = { type: 'end', reason: 'rejected', error: { name: 'OAuthError', error: 'invalid_grant' } }
+      const ended = (events: EventReport[]) => events.filter((event) => event.type !== 'refresh')
+      expect(ended((await workers.get<EventReport[]>('isolate-0', '/events')).body), 'the isolate whose refresh the provider refused').toMatchObject([rejected, { type: 'error', error: { error: 'invalid_grant' } }])
+      expect(ended((await workers.get<EventReport[]>('isolate-1', '/events')).body), 'the other isolate, told by NO_GRANT').toMatchObject([rejected])
+      expect((await workers.get<EventReport[]>('isolate-0', '/observed')).body.filter((event) => event.type === 'end'), "the object's onEnd").toMatchObject([rejected])
     } finally {
       await workers.dispose()
     }
@@ -253,6 +277,139 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
     }
   })
 
+  it('getTokenSet, events and sign-in through createGrantClient: the token set is cached without the refresh token; bad input is a ConfigError', async () => {
+    const server = await serve()
+    const workers = startFixture(server)
+    const events = async () => (await workers.get<EventReport[]>('isolate-0', '/events')).body
+    try {
+      server.fault({ extra: { instance_url: 'https://tenant.example.com' } })
+      const first = (await workers.get<Answer<NonNullable<EventReport['tokenSet']>>>('isolate-0', '/tokenset')).body
+      expect(first.value).toMatchObject({ tokenType: 'Bearer', expiresAt: expect.any(Number), obtainedAt: expect.any(Number), fields: { instance_url: 'https://tenant.example.com' } })
+      expect((await workers.get('isolate-0', '/tokenset')).body, 'the cached token set, without an RPC').toEqual(first)
+      expect(await rpcs(workers)).toEqual([1])
+      for (const refreshToken of [CREDENTIALS.refreshToken, server.validRefreshToken]) expect(JSON.stringify(first)).not.toContain(refreshToken)
+
+      server.revokeAccessTokens()
+      expect((await workers.get('isolate-0', '/api/me')).status).toBe(200)
+      expect((await workers.get('isolate-0', '/force')).body.ok).toBe(true)
+      server.fault({ status: 503, retryAfter: '120' })
+      expect((await workers.get('isolate-0', '/force')).body.error).toMatchObject({ status: 503 })
+      expect((await workers.get('isolate-0', '/token')).body.ok, 'the grant outlived the failure').toBe(true)
+      const seen = await events()
+      expect(seen.map(({ type, reason, rotated }) => ({ type, reason, rotated }))).toEqual([
+        { type: 'refresh', reason: 'expired', rotated: true },
+        { type: 'refresh', reason: 'rejected', rotated: true },
+        { type: 'refresh', reason: 'forced', rotated: true },
+        { type: 'error', reason: undefined, rotated: undefined },
+      ])
+      expect(seen[0]!.tokenSet).toEqual(first.value)
+      expect(seen[3]!.error, 'the failed RPC, once').toMatchObject({ name: 'TokenRequestError', status: 503 })
+      for (const refreshToken of server.tokenRequests.map((request) => request.form.refresh_token)) expect(JSON.stringify(seen)).not.toContain(refreshToken)
+      const observed = (await workers.get<EventReport[]>('isolate-0', '/observed')).body
+      expect(observed.map(({ type, reason }) => [type, reason]), "the object's hooks saw its refreshes and the failure").toEqual([
+        ['refresh', 'expired'],
+        ['refresh', 'forced'],
+        ['refresh', 'forced'],
+        ['error', undefined],
+      ])
+
+      // Sign-in with the tokens of a code exchange: the access token is handed out as it is.
+      server.setRefreshToken('signed-in-refresh-token')
+      const signIn = (body: object) => workers.get('isolate-0', '/sign-in', { method: 'POST', body: JSON.stringify(body) })
+      expect((await signIn({ refreshToken: 'signed-in-refresh-token', accessToken: 'exchanged-access-token', expiresIn: 3600 })).body).toEqual({ ok: true })
+      const requests = server.tokenRequests.length
+      expect((await workers.get('isolate-0', '/token')).body, 'the signed-in access token, no cached one of the old grant').toEqual({ ok: true, value: 'exchanged-access-token' })
+      expect(server.tokenRequests).toHaveLength(requests)
+      expect((await workers.get('isolate-0', '/api/me')).status, 'the API refused it: a refresh with the signed-in grant').toBe(200)
+      expect(server.tokenRequests.at(-1)!.form.refresh_token).toBe('signed-in-refresh-token')
+
+      expect((await signIn({ refreshToken: ' padded\n' })).body.error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', message: expect.stringMatching(/"refreshToken" has leading or trailing whitespace/) })
+      expect((await signIn({ refreshToken: 'x', expiresIn: -1 })).body.error).toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/"expiresIn"/) })
+      expect((await signIn({ refreshToken: 'x', expiresAt: 1 })).body.error).toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/"expiresAt" is not a known option/) })
+      expect((await workers.get('isolate-0', '/force')).body.ok, 'refused sign-ins left the grant as it was').toBe(true)
+      expect(server.grantRevoked).toBe(false)
+      expect((await workers.get('isolate-0', '/spaced')).body.error).toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/^"name" has leading or trailing whitespace/) })
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it("clear({ revoke: true }) revokes the newest refresh token at the object's revocationUrl; the isolates end the grant", async () => {
+    const server = await serve()
+    const workers = startFixture(server, { isolates: 2, env: { REVOCATION_URL: server.revocationUrl } })
+    const clear = (isolate: string) => workers.get<Answer<{ revoked: boolean; error?: ErrorReport }>>(isolate, '/clear?revoke')
+    const ends = async (isolate: string) => (await workers.get<EventReport[]>(isolate, '/events')).body.filter((event) => event.type === 'end')
+    try {
+      expect((await workers.get('isolate-0', '/token')).body.ok).toBe(true)
+      expect((await workers.get('isolate-1', '/token')).body.ok).toBe(true)
+      const newest = server.validRefreshToken
+      expect(newest).not.toBe(CREDENTIALS.refreshToken)
+      expect((await clear('isolate-0')).body).toEqual({ ok: true, value: { revoked: true } })
+      expect(server.revocations.map((revocation) => revocation.token)).toEqual([newest])
+      expect(await ends('isolate-0')).toEqual([{ type: 'end', reason: 'revoked' }])
+      expect((await workers.get('isolate-0', '/token')).body.error).toMatchObject({ name: 'NoGrantError', reason: 'cleared', isNoGrantError: true })
+
+      expect((await workers.get('isolate-1', '/token')).body.ok, 'isolate-1 cannot know before its next RPC').toBe(true)
+      expect((await workers.get('isolate-1', '/force')).body.error).toMatchObject({ code: 'NO_GRANT', reason: 'cleared' })
+      expect(await ends('isolate-1'), 'told once').toEqual([{ type: 'end', reason: 'elsewhere' }])
+      expect((await workers.get('isolate-1', '/token')).body.error).toMatchObject({ code: 'NO_GRANT' })
+      expect(await ends('isolate-1')).toHaveLength(1)
+
+      // Signed in again; the provider fails the revocation: the grant is forgotten all the same.
+      server.setRefreshToken('second-grant')
+      expect((await workers.get('isolate-1', '/sign-in', { method: 'POST', body: JSON.stringify({ refreshToken: 'second-grant' }) })).body).toEqual({ ok: true })
+      expect((await workers.get('isolate-1', '/token')).body.ok).toBe(true)
+      server.faultRevocation({ status: 503 })
+      const failed = (await clear('isolate-1')).body
+      expect(failed).toMatchObject({ ok: true, value: { revoked: false, error: { isOAuthRefreshError: true, status: 503 } } })
+      expect(await ends('isolate-1')).toMatchObject([{ reason: 'elsewhere' }, { reason: 'cleared', error: failed.value!.error }])
+      expect((await workers.get('isolate-1', '/token')).body.error).toMatchObject({ code: 'NO_GRANT', reason: 'cleared' })
+      const observed = (await workers.get<EventReport[]>('isolate-0', '/observed')).body
+      expect(observed.filter((event) => event.type === 'end').map((event) => event.reason), "the object's onEnd").toEqual(['revoked', 'cleared'])
+    } finally {
+      await workers.dispose()
+    }
+  })
+
+  it('keep-alive: createGrantClient(…).keepAlive asks the object; the alarm refreshes an idle grant, not a fresh one, and stops when the grant is gone', { timeout: 30_000 }, async () => {
+    const server = await serve()
+    const workers = startFixture(server, { env: { KEEP_ALIVE_MAX_IDLE_MS: '1500', KEEP_ALIVE_EVERY_MS: '300' } })
+    const observed = async () => (await workers.get<EventReport[]>('isolate-0', '/observed')).body
+    const alarms = async () => (await observed()).filter((event) => event.type === 'alarm').length
+    try {
+      const started = Date.now()
+      expect((await workers.get('isolate-0', '/token')).body.ok).toBe(true)
+      expect((await workers.get<number | null>('isolate-0', '/alarm')).body, 'the first use set the alarm').toEqual(expect.any(Number))
+      while ((await alarms()) < 2) await sleep(50)
+      expect(Date.now() - started, 'two alarms ran before the grant was idle').toBeLessThan(1_500)
+      expect(server.tokenRequests, 'the grant is fresh: no token request').toHaveLength(1)
+      while (server.tokenRequests.length < 2) await sleep(50)
+      expect(Date.now() - started, 'the alarm refreshed the idle grant').toBeGreaterThanOrEqual(1_500)
+      expect((await observed()).filter((event) => event.type === 'refresh').map((event) => event.reason)).toEqual(['expired', 'keep-alive'])
+
+      expect((await workers.get('isolate-0', '/keep-alive/600000')).body, 'fresh: no refresh').toEqual({ ok: true, value: false })
+      expect((await workers.get('isolate-0', '/keep-alive/0')).body, 'idle for 0 ms: a refresh').toEqual({ ok: true, value: true })
+      expect(server.tokenRequests).toHaveLength(3)
+      expect((await workers.get('isolate-0', '/keep-alive/-1')).body.error).toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/"maxIdleMs"/) })
+      expect((await workers.get('isolate-0', '/clear?revoke')).body.error, 'no revocationUrl').toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/"revocationUrl"/) })
+
+      expect((await workers.get('isolate-0', '/clear')).body).toEqual({ ok: true, value: { revoked: false } })
+      const after = await alarms()
+      while ((await alarms()) === after) await sleep(50)
+      expect((await workers.get('isolate-0', '/alarm')).body, 'no grant, no next alarm').toBeNull()
+      expect(server.tokenRequests).toHaveLength(3)
+    } finally {
+      await workers.dispose()
+    }
+
+    const misconfigured = startFixture(server, { env: { KEEP_ALIVE_MAX_IDLE_MS: '1000', KEEP_ALIVE_EVERY_MS: '-5' } })
+    try {
+      expect((await misconfigured.get('isolate-0', '/token')).body.error).toMatchObject({ name: 'ConfigError', message: 'Option "keepAlive.everyMs" must be a number of milliseconds above 0' })
+    } finally {
+      await misconfigured.dispose()
+    }
+  })
+
   it('examples/cloudflare-worker/durable-object runs as its wrangler.toml says: its isolates make one token request, and one per 401', async () => {
     const example = join(await consumer.add('examples', 'examples/cloudflare-worker'), 'cloudflare-worker', 'durable-object')
     const wrangler = await readFile(join(example, 'wrangler.toml'), 'utf8')
@@ -268,7 +425,8 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       binding,
       className,
       compatibilityDate,
-      bindings: workerExampleBindings(server),
+      // Every grant is idle to the Cron Trigger's keep-alive.
+      bindings: { ...workerExampleBindings(server), GRANT_MAX_IDLE_DAYS: '0' },
       onOutput: (chunk) => (runtimeOutput += chunk),
     })
     try {
@@ -278,6 +436,9 @@ describe('workerd (miniflare): oauth-refresh/durable-object', () => {
       server.revokeAccessTokens()
       expect(await workers.burst(100, '/me'), '100 concurrent 401s on each isolate').toBe(0)
       expect(server.tokenRequests).toHaveLength(2)
+      const cron = /^crons = \["(.+)"\]$/m.exec(wrangler)?.[1] ?? 'missing'
+      expect(await workers.scheduled('isolate-1', cron)).toMatchObject({ outcome: 'ok' })
+      expect(server.tokenRequests, "the Cron Trigger's keep-alive refreshed the idle grant").toHaveLength(3)
       expect(server.grantRevoked).toBe(false)
     } finally {
       await workers.dispose()

@@ -11,6 +11,7 @@ import { proxy } from '../../src/proxy.js'
  * @property {string} [OAUTH_CLIENT_SECRET] A secret (`wrangler secret put`).
  * @property {string} [OAUTH_REFRESH_TOKEN] A secret; needed until the object's first refresh has stored the grant.
  * @property {string} UPSTREAM_URL The API to proxy, e.g. `https://api.example.com/v1`.
+ * @property {string} GRANT_MAX_IDLE_DAYS Refresh a grant left unused this many days, well before your provider ends idle grants.
  */
 
 /**
@@ -33,14 +34,35 @@ export class Grants extends RefreshGrantObject {
 /** @type {import('oauth-refresh').RefreshClient | undefined} */
 let client
 
+/**
+ * Kept at module scope: the isolate reuses the token and asks the object once per token.
+ *
+ * @param {Env} env
+ */
+function getClient(env) {
+  client ??= createGrantClient(env.GRANTS, 'upstream', { allowedOrigins: [new URL(env.UPSTREAM_URL).origin] })
+  return client
+}
+
+const DAY_MS = 24 * 3600 * 1000
+
 export default {
   /**
    * @param {Request} request
    * @param {Env} env
    */
-  fetch(request, env) {
-    // Kept at module scope: the isolate reuses the token and asks the object once per token.
-    client ??= createGrantClient(env.GRANTS, 'upstream', { allowedOrigins: [new URL(env.UPSTREAM_URL).origin] })
-    return proxy(request, env.UPSTREAM_URL, client)
+  fetch: (request, env) => proxy(request, env.UPSTREAM_URL, getClient(env)),
+
+  /**
+   * The Cron Trigger of wrangler.toml. Many providers end a grant left unused for a while
+   * (Microsoft after 90 days): the object refreshes it when its last refresh is older than
+   * GRANT_MAX_IDLE_DAYS, and makes no token request otherwise.
+   *
+   * @param {unknown} controller
+   * @param {Env} env
+   */
+  async scheduled(controller, env) {
+    const refreshed = await getClient(env).keepAlive({ maxIdleMs: Number(env.GRANT_MAX_IDLE_DAYS) * DAY_MS })
+    console.log('oauth-refresh keep-alive:', refreshed ? 'refreshed' : 'fresh')
   },
 }
