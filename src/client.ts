@@ -73,8 +73,8 @@ const noop = () => {}
 const ClearSchema = v.strictObject({ revoke: v.optional(v.custom<boolean>((value) => typeof value === 'boolean', 'must be true or false')) }, 'must be an object')
 const KeepAliveSchema = v.strictObject({ maxIdleMs: v.custom<number>((value) => typeof value === 'number' && value >= 0, 'must be a number of milliseconds') }, 'must be an object')
 
-/** The token set a caller may see: the grant without its refresh token or fingerprint. */
-function tokenSet({ refreshToken, grantId, ...rest }: Grant): TokenSet {
+/** The token set a caller may see: the grant without its refresh token or fingerprints. */
+function tokenSet({ refreshToken, grantId, signIn, ...rest }: Grant): TokenSet {
   return { tokenType: 'Bearer', ...rest, fields: { ...rest.fields } }
 }
 
@@ -196,6 +196,7 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
         refreshTokenExpiresAt: answer.refreshTokenExpiresIn ? now + answer.refreshTokenExpiresIn * 1000 : answer.refreshToken ? undefined : current.refreshTokenExpiresAt,
         fields: answer.fields,
         grantId: current.grantId,
+        signIn: current.signIn,
       }
       // No caller gets the new access token before storage has it, since all join `inflight`.
       await store.save(next, at, lease)

@@ -100,6 +100,18 @@ describe('setRefreshToken', () => {
     expect(server.tokenRequests).toHaveLength(0)
   })
 
+  it("a configured client's sign-in keeps its fingerprint out of the token set, and in storage across refreshes", async () => {
+    const { server, client, storage } = await setup()
+    server.setRefreshToken('signed-in')
+    await client.setRefreshToken('signed-in', { accessToken: 'from-sign-in' })
+    expect(Object.keys(await client.getTokenSet()).sort()).toEqual(['accessToken', 'fields', 'obtainedAt', 'tokenType'])
+    const signIn = (await storage.get('grant'))?.signIn
+    expect(signIn).toEqual(expect.any(String))
+    await client.getAccessToken({ forceRefresh: true })
+    expect(await storage.get('grant')).toMatchObject({ signIn, refreshToken: server.validRefreshToken })
+    expect(JSON.stringify(await client.getTokenSet())).not.toContain(signIn)
+  })
+
   it('drops a refresh of the old grant in flight: its answer is not stored, and its callers get the new grant', async () => {
     const { server, client, storage } = await setup({ latencyMs: 50 }, { refreshToken: undefined })
     await client.setRefreshToken('demo-refresh-token')
