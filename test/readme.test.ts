@@ -40,7 +40,7 @@ interface Block {
   js: boolean
 }
 
-const READMES = ['README.md', 'bench/README.md', ...readdirSync(join(ROOT, 'examples')).map((name) => `examples/${name}/README.md`)].filter((path) => existsSync(join(ROOT, path)))
+const READMES = ['README.md', 'bench/README.md', ...readdirSync(join(ROOT, 'docs')).map((name) => `docs/${name}`), ...readdirSync(join(ROOT, 'examples')).map((name) => `examples/${name}/README.md`)].filter((path) => existsSync(join(ROOT, path)))
 
 /** Every ts/js block of the READMEs, but for those marked `ts fragment`, which cannot stand alone. */
 function blocks(): Block[] {
