@@ -1,6 +1,6 @@
 // A tour of oauth-refresh against a real authorization server on 127.0.0.1.
 // Run `npm run demo` (it builds first): this imports the built package the way a user would.
-import { createRefreshClient, memoryStorage, OAuthError } from 'oauth-refresh'
+import { createRefreshClient, memoryStorage, NoGrantError, OAuthError } from 'oauth-refresh'
 import { startLocalServer } from './server.mjs'
 
 const credentials = { clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh-token' }
@@ -76,6 +76,22 @@ async function main() {
   } catch (error) {
     if (!(error instanceof OAuthError)) throw error
     console.log(`   ${error.name} code=${error.code} error=${error.error} status=${error.status}`)
+  }
+
+  step(7, 'Events, keep-alive, and a sign-out that revokes the grant at the provider (RFC 7009)')
+  const app = await serve({ revokeOnReuse: true })
+  const signedIn = createRefreshClient({ tokenUrl: app.tokenUrl, revocationUrl: app.revocationUrl, ...credentials })
+  signedIn.on('refresh', ({ reason, rotated }) => console.log(`   event refresh: reason=${reason} rotated=${rotated}`))
+  signedIn.on('end', ({ reason }) => console.log(`   event end: reason=${reason}`))
+  await signedIn.getAccessToken()
+  console.log(`   keepAlive within a day of the last refresh: refreshed=${await signedIn.keepAlive({ maxIdleMs: 86_400_000 })}`)
+  const { revoked } = await signedIn.clear({ revoke: true })
+  console.log(`   clear({ revoke: true }): revoked=${revoked}; the provider's grant is gone: ${app.revocations.length === 1}`)
+  try {
+    await signedIn.getAccessToken()
+  } catch (error) {
+    if (!(error instanceof NoGrantError)) throw error
+    console.log(`   then: ${error.name} reason=${error.reason}`)
   }
 }
 
