@@ -117,6 +117,16 @@ describe('createDPoP with the client', () => {
     expect(server.processedRefreshTokens).toEqual(['demo-refresh-token', refreshToken])
   })
 
+  it('a 401 that is no nonce challenge is left to the client: one refresh, one replay', async () => {
+    const { server, client } = await setup({ apiNonce: true })
+    await client.fetch(server.apiUrl)
+    const [apiBefore, tokenBefore] = [server.apiRequests, server.tokenRequests.length]
+    server.revokeAccessTokens()
+    expect((await client.fetch(server.apiUrl)).status).toBe(200)
+    expect(server.apiRequests - apiBefore).toBe(2)
+    expect(server.tokenRequests.length - tokenBefore).toBe(1)
+  })
+
   it('does not replay a resource request whose body is a stream', async () => {
     const { server, client } = await setup({ apiNonce: true, rotateNonce: true })
     await client.getAccessToken()
