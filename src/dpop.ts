@@ -99,18 +99,20 @@ export async function createDPoP(options: DPoPOptions = {}): Promise<DPoP> {
   if (storage !== undefined && typeof Object(storage).get !== 'function') throw new ConfigError('Option "storage" must be a TokenStorage')
   const nonces = new Map<string, string>()
 
-  /** `pair` as a Key, checked. */
-  async function fromPair(pair: CryptoKeyPair, alg?: JwsAlgorithm): Promise<Key> {
-    const { key, alg: found } = await signer(pair.privateKey, alg, 'key')
-    if (found !== 'ES256' && found !== 'EdDSA') throw new ConfigError('Option "key" must be an ES256 or EdDSA key')
-    return { key, alg: found, jwk: publicMembers(await crypto.subtle.exportKey('jwk', pair.publicKey)) }
+  /** `key` as a Signer of ES256 or EdDSA, which DPoP servers take. */
+  async function dpopSigner(key: CryptoKey | JsonWebKey, alg?: JwsAlgorithm): Promise<Signer> {
+    const found = await signer(key, alg, 'key')
+    if (found.alg !== 'ES256' && found.alg !== 'EdDSA') throw new ConfigError('Option "key" must be an ES256 or EdDSA key')
+    return found
   }
 
-  async function fromJwk(jwk: JsonWebKey): Promise<Key> {
-    const key = await signer(jwk, undefined, 'key')
-    if (key.alg !== 'ES256' && key.alg !== 'EdDSA') throw new ConfigError('Option "key" must be an ES256 or EdDSA key')
-    return { ...key, jwk: publicMembers(jwk) }
+  async function fromPair(pair: CryptoKeyPair, alg?: JwsAlgorithm): Promise<Key> {
+    const found = await dpopSigner(pair.privateKey, alg)
+    if (pair.publicKey.type !== 'public') throw new ConfigError('Option "key" must hold a public key')
+    return { ...found, jwk: publicMembers(await crypto.subtle.exportKey('jwk', pair.publicKey)) }
   }
+
+  const fromJwk = async (jwk: JsonWebKey): Promise<Key> => ({ ...(await dpopSigner(jwk)), jwk: publicMembers(jwk) })
 
   /** Stores `pair` as it is where the storage keeps CryptoKeys, else as a private JWK (when the key is extractable). */
   async function keep(pair: CryptoKeyPair): Promise<void> {
