@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Miniflare } from 'miniflare'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { sha256 } from '../../examples/local-server/jose.mjs'
+import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
+import { bundle, CONDITIONS } from './support/bundle.js'
+import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
+
+const run = promisify(execFile)
+
+let consumer: Consumer
+let fixture: string
+let clientJwk: JsonWebKey
+let publicJwk: JsonWebKey
+const running: LocalServer[] = []
+
+beforeAll(async () => {
+  consumer = await installPackedPackage()
+  fixture = await consumer.add('dpop', 'test/runtime/fixtures/dpop/scenario.js', 'test/runtime/fixtures/dpop/deno.js', 'test/runtime/fixtures/dpop/worker.js')
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair
+  clientJwk = await crypto.subtle.exportKey('jwk', pair.privateKey)
+  publicJwk = await crypto.subtle.exportKey('jwk', pair.publicKey)
+})
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.close()))
+})
+afterAll(() => consumer?.remove())
+
+/** The local server in DPoP mode with nonces at both endpoints, and a private_key_jwt client. */
+async function start() {
+  const server = await startLocalServer({ clientJwk: publicJwk as Record<string, string>, dpop: { tokenNonce: true, apiNonce: true } })
+  running.push(server)
+  return server
+}
+
+const config = (server: LocalServer, extra: object = {}) => ({ tokenUrl: server.tokenUrl, apiUrl: `${server.apiUrl}/things`, clientJwk, ...extra })
+
+interface Report {
+  statuses: number[]
+  body: unknown
+  tokenType: string
+  sameKey: boolean
+  thumbprint: string
+  bad: string[]
+}
+
+/** What the server saw of one run: one refresh per token, the nonce challenge, proofs with ath. */
+function expectCycle(report: Report, server: LocalServer) {
+  expect(report).toMatchObject({ statuses: [200, 200], body: { ok: true, method: 'POST', body: 'payload' }, tokenType: 'DPoP', sameKey: true })
+  expect(report.bad).toEqual(['ConfigError CONFIG_INVALID', 'ConfigError CONFIG_INVALID'])
+  // Three refreshes, each refresh token processed once; the first of each DPoP object (the first
+  // start, the restart) met the nonce challenge.
+  expect(server.tokenRequests).toHaveLength(5)
+  expect(server.processedRefreshTokens).toHaveLength(3)
+  expect(new Set(server.processedRefreshTokens).size).toBe(3)
+  // The server checked an assertion in every token request, and refuses a jti it has seen.
+  expect(server.assertionsChecked).toBe(5)
+  const apiProof = server.dpopProofs.find((proof) => proof.ath)
+  expect(apiProof).toMatchObject({ htm: expect.stringMatching(/^(GET|POST)$/), htu: `${server.apiUrl}/things`, ath: expect.any(String) })
+  const lastToken = server.apiLog.at(-1)!.headers.authorization!.replace(/^DPoP /, '')
+  expect(server.dpopProofs.at(-1)!.ath).toBe(sha256(lastToken))
+}
+
+describe('DPoP and private_key_jwt in the runtimes, from the packed package', () => {
+  it('Deno: plain ESM, no npm resolution, no Node built-ins; the key as a CryptoKey, then as a JWK in JSON storage', async () => {
+    const importMap = join(fixture, 'import-map.json')
+    const imports = { 'oauth-refresh': await consumer.entry(), 'oauth-refresh/dpop': await consumer.entry('./dpop'), 'oauth-refresh/private-key-jwt': await consumer.entry('./private-key-jwt') }
+    await writeFile(importMap, JSON.stringify({ imports }))
+    const env = { PATH: process.env.PATH, NO_COLOR: '1', DENO_DIR: join(consumer.dir, '.deno'), DENO_NO_UPDATE_CHECK: '1' }
+    const deno = async (args: string[]) => (await run(join(ROOT, 'node_modules/.bin/deno'), args, { cwd: fixture, env, timeout: 20_000 })).stdout
+    const { modules } = JSON.parse(await deno(['info', '--json', '--no-npm', `--import-map=${importMap}`, 'deno.js'])) as { modules: Array<{ kind: string }> }
+    expect(modules.filter((module) => module.kind !== 'esm')).toEqual([])
+    for (const json of [false, true]) {
+      const server = await start()
+      const report = JSON.parse(await deno(['run', '--no-npm', `--import-map=${importMap}`, '--allow-net=127.0.0.1', 'deno.js', JSON.stringify(config(server, { json }))]))
+      expectCycle(report, server)
+    }
+  })
+
+  it('workerd (miniflare): bundled as wrangler would; EdDSA, and the key as a JWK in JSON storage', async () => {
+    const script = await bundle(join(fixture, 'worker.js'), CONDITIONS.workerd)
+    const worker = new Miniflare({ modules: [{ type: 'ESModule', path: 'index.js', contents: script }], compatibilityDate: '2025-01-01' })
+    try {
+      for (const extra of [{ algorithm: 'EdDSA' }, { json: true }]) {
+        const server = await start()
+        const response = await worker.dispatchFetch('http://worker.test/', { method: 'POST', body: JSON.stringify(config(server, extra)) })
+        expectCycle((await response.json()) as Report, server)
+      }
+    } finally {
+      await worker.dispose()
+    }
+  })
+})
