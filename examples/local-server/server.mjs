@@ -202,6 +202,11 @@ export async function startLocalServer(options = {}) {
   /** @type {Array<Record<string, any>>} */
   const dpopProofs = []
   let selfOrigin = ''
+  /** The origin the client called, which DPoP proofs name: a proxy in front (the runtime tests' harness) says so in `x-forwarded-host`. */
+  const calledOrigin = (/** @type {import('node:http').IncomingMessage} */ req) => {
+    const forwarded = req.headers['x-forwarded-host']
+    return typeof forwarded === 'string' ? `http://${forwarded}` : selfOrigin
+  }
   /** The nonce header of an answer when `want` (a nonce is required there), rotated first after a success when `rotateNonce`. */
   const nonceHeader = (/** @type {boolean | undefined} */ want, /** @type {boolean} */ success) => {
     if (!want) return {}
@@ -257,7 +262,7 @@ export async function startLocalServer(options = {}) {
       if (method !== 'jwt') return { status: 401, error: 'invalid_client', description: 'private_key_jwt is required' }
       assertionsChecked++
       if (form.client_assertion_type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return { status: 400, error: 'invalid_request', description: 'wrong client_assertion_type' }
-      const audiences = [`${selfOrigin}/token`, `${selfOrigin}/revoke`, selfOrigin]
+      const audiences = [selfOrigin, calledOrigin(req)].flatMap((origin) => [`${origin}/token`, `${origin}/revoke`, origin])
       const problem = assertionProblem(form.client_assertion, { clientId, jwk: clientJwk, audiences, seen: assertionSeen })
       return problem || (form.client_id !== undefined && form.client_id !== clientId) ? { status: 401, error: 'invalid_client', description: problem ?? 'client_id mismatch' } : undefined
     }
@@ -422,7 +427,7 @@ export async function startLocalServer(options = {}) {
     let jkt
     if (dpop && req.headers.dpop === undefined) return oauthError(400, 'invalid_grant', 'DPoP proof required')
     if (dpop) {
-      const checked = checkProof(req.headers.dpop, { method: 'POST', url: `${selfOrigin}/token`, nonce: dpop.tokenNonce ? dpopNonce : undefined, seen: dpopSeen })
+      const checked = checkProof(req.headers.dpop, { method: 'POST', url: `${calledOrigin(req)}/token`, nonce: dpop.tokenNonce ? dpopNonce : undefined, seen: dpopSeen })
       if ('error' in checked) return oauthError(400, checked.error, checked.description, nonceHeader(dpop.tokenNonce, false))
       dpopProofs.push(checked.payload)
       jkt = checked.jkt
@@ -499,7 +504,7 @@ export async function startLocalServer(options = {}) {
     const body = await readBody(req)
     const dpopToken = dpop && /^DPoP (.+)$/.exec(req.headers.authorization ?? '')?.[1]
     if (dpop && dpopToken) {
-      const checked = checkProof(req.headers.dpop, { method: req.method ?? 'GET', url: `${selfOrigin}${url.pathname}`, nonce: dpop.apiNonce ? dpopNonce : undefined, accessToken: dpopToken, seen: dpopSeen })
+      const checked = checkProof(req.headers.dpop, { method: req.method ?? 'GET', url: `${calledOrigin(req)}${url.pathname}`, nonce: dpop.apiNonce ? dpopNonce : undefined, accessToken: dpopToken, seen: dpopSeen })
       const problem = 'error' in checked ? checked.error : isValidAccessToken(dpopToken) && boundTo.get(dpopToken) === checked.jkt ? undefined : 'invalid_token'
       if (!('error' in checked)) dpopProofs.push(checked.payload)
       const answer = problem ? { 'www-authenticate': `DPoP error="${problem}", algs="ES256 EdDSA"` } : {}

@@ -7,6 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { sha256 } from '../../examples/local-server/jose.mjs'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
 import { bundle, CONDITIONS } from './support/bundle.js'
+import { describeWithBrowser, launchChromium } from './support/chromium.js'
+import { startHarness } from './support/harness.js'
 import { installPackedPackage, ROOT, type Consumer } from './support/package.js'
 
 const run = promisify(execFile)
@@ -19,7 +21,7 @@ const running: LocalServer[] = []
 
 beforeAll(async () => {
   consumer = await installPackedPackage()
-  fixture = await consumer.add('dpop', 'test/runtime/fixtures/dpop/scenario.js', 'test/runtime/fixtures/dpop/deno.js', 'test/runtime/fixtures/dpop/worker.js')
+  fixture = await consumer.add('dpop', 'test/runtime/fixtures/dpop/scenario.js', 'test/runtime/fixtures/dpop/deno.js', 'test/runtime/fixtures/dpop/worker.js', 'test/runtime/fixtures/dpop/browser.js')
   const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair
   clientJwk = await crypto.subtle.exportKey('jwk', pair.privateKey)
   publicJwk = await crypto.subtle.exportKey('jwk', pair.publicKey)
@@ -39,6 +41,7 @@ async function start() {
 const config = (server: LocalServer, extra: object = {}) => ({ tokenUrl: server.tokenUrl, apiUrl: `${server.apiUrl}/things`, clientJwk, ...extra })
 
 interface Report {
+  keptAs: string
   statuses: number[]
   body: unknown
   tokenType: string
@@ -77,6 +80,7 @@ describe('DPoP and private_key_jwt in the runtimes, from the packed package', ()
       const server = await start()
       const report = JSON.parse(await deno(['run', '--no-npm', `--import-map=${importMap}`, '--allow-net=127.0.0.1', 'deno.js', JSON.stringify(config(server, { json }))]))
       expectCycle(report, server)
+      expect(report.keptAs).toBe(json ? 'JWK' : 'CryptoKey extractable=false')
     }
   })
 
@@ -87,10 +91,44 @@ describe('DPoP and private_key_jwt in the runtimes, from the packed package', ()
       for (const extra of [{ algorithm: 'EdDSA' }, { json: true }]) {
         const server = await start()
         const response = await worker.dispatchFetch('http://worker.test/', { method: 'POST', body: JSON.stringify(config(server, extra)) })
-        expectCycle((await response.json()) as Report, server)
+        const report = (await response.json()) as Report
+        expectCycle(report, server)
+        expect(report.keptAs).toBe('json' in extra ? 'JWK' : 'CryptoKey extractable=false')
       }
     } finally {
       await worker.dispose()
     }
+  })
+
+  describeWithBrowser('Chromium', () => {
+    it('a page on another origin (CORS): the cycle, the key non-extractable in IndexedDB, found by another tab', async () => {
+      const server = await start()
+      const harness = await startHarness(server)
+      const browser = await launchChromium()
+      try {
+        harness.serve('/index.html', { type: 'text/html', body: '<!doctype html><title>dpop</title><script type="module" src="/app.js"></script>' })
+        harness.serve('/app.js', { type: 'text/javascript', body: await bundle(join(fixture, 'browser.js'), CONDITIONS.browser) })
+        const context = await browser.newContext()
+        const open = async () => {
+          const page = await context.newPage()
+          await page.goto(harness.pageOrigin)
+          await page.waitForFunction(() => 'runDPoP' in window)
+          return page
+        }
+        const page = await open()
+        const apiConfig = { tokenUrl: `${harness.apiOrigin}/token`, apiUrl: `${harness.apiOrigin}/api/things`, clientJwk }
+        const report = (await page.evaluate((value) => (window as unknown as { runDPoP(config: object): Promise<Report> }).runDPoP(value), apiConfig)) as Report
+        expect(report.keptAs).toBe('CryptoKey extractable=false')
+        expect(report).toMatchObject({ statuses: [200, 200], tokenType: 'DPoP', sameKey: true })
+        expect(server.processedRefreshTokens).toHaveLength(3)
+        expect(new Set(server.processedRefreshTokens).size).toBe(3)
+        expect(server.dpopProofs.at(-1)).toMatchObject({ htu: `${harness.apiOrigin}/api/things`, ath: expect.any(String) })
+        const other = await open()
+        expect(await other.evaluate(() => (window as unknown as { storedThumbprint(): Promise<string> }).storedThumbprint())).toBe(report.thumbprint)
+      } finally {
+        await browser.close()
+        await harness.close()
+      }
+    })
   })
 })
