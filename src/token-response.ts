@@ -141,7 +141,7 @@ export function checkTokenType(tokenType: string, scheme: string, status: number
   const type = tokenType.toLowerCase()
   // Named in the message only once it is one of ours: the server's text could be anything.
   if (SENDER_CONSTRAINED.includes(type) && type !== scheme.toLowerCase()) {
-    throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', `Token type ${tokenType} is sender-constrained (DPoP): it needs the dpop option (oauth-refresh/dpop)`, { status })
+    throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', `Token type ${tokenType} is sender-constrained (DPoP): it needs the dpop option or authorizationHeader.pattern "${tokenType} {{access_token}}"`, { status })
   }
 }
 
