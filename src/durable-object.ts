@@ -11,14 +11,18 @@ import {
   TokenResponseError,
   type OAuthRefreshErrorCode,
 } from './errors.js'
+import type { DPoP } from './dpop.js'
 import { rejectUnknown } from './option-names.js'
 import { parseOptions, type RefreshClientOptions } from './options.js'
 import { hasMethods } from './storage/adapter.js'
 import type { StoredTokenSet, TokenStorage } from './storage/types.js'
 import { isOAuthError } from './token-request.js'
 
-/** The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`, which the object owns. */
-export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey'>
+/**
+ * The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`,
+ * which the object owns, and `dpop`, which the object's `dpop` method makes.
+ */
+export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey' | 'dpop'>
 
 /** What a caller asks the object for. */
 export interface GrantTokenRequest {
@@ -62,7 +66,7 @@ export type GrantOutcome = { ok: true; token?: GrantToken | undefined } | { ok: 
 /** Each object keeps one grant, under this key of its own storage. */
 const KEY = 'grant'
 
-const OWNED_OPTIONS = ['storage', 'storageKey']
+const OWNED_OPTIONS = ['storage', 'storageKey', 'dpop']
 
 function toData(error: OAuthRefreshError): GrantErrorData {
   const { cause } = error
@@ -112,7 +116,24 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
   /** The grant's configuration, read from the Worker's environment. */
   abstract options(env: Env): RefreshGrantOptions
 
-  #client: RefreshClient | undefined
+  /**
+   * Override to bind the grant to a DPoP key (RFC 9449) that never leaves the object: return
+   * `createDPoP({ storage })` of `oauth-refresh/dpop` with the `storage` given, the object's own.
+   * Workers then call the API through the object (`createGrantClient(…, { dpop: true })`), which
+   * signs every proof; the sign-in gets its key's thumbprint and proofs from `dpopThumbprint` and
+   * `dpopProof`. Default: no DPoP.
+   */
+  dpop(_storage: TokenStorage): Promise<DPoP> | undefined {
+    return undefined
+  }
+
+  #client: Promise<RefreshClient> | undefined
+  #dpop: Promise<DPoP | undefined> | undefined
+  readonly #keyStorage: TokenStorage = {
+    get: (key) => this.ctx.storage.get(key),
+    set: (key, value) => this.ctx.storage.put(key, value),
+    delete: async (key) => void (await this.ctx.storage.delete(key)),
+  }
   /** The token set last read or written, which tells the expiry of the token the client hands out. */
   #stored: StoredTokenSet | undefined
   readonly #storage: TokenStorage = {
@@ -134,9 +155,51 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
     return options
   }
 
-  #refreshClient(): RefreshClient {
-    this.#client ??= createRefreshClient({ ...this.#options(), storage: this.#storage, storageKey: KEY })
+  #key(): Promise<DPoP | undefined> {
+    return (this.#dpop ??= Promise.resolve(this.dpop(this.#keyStorage)).catch((error: unknown) => {
+      this.#dpop = undefined
+      throw error
+    }))
+  }
+
+  #refreshClient(): Promise<RefreshClient> {
+    this.#client ??= (async () => createRefreshClient({ ...this.#options(), storage: this.#storage, storageKey: KEY, dpop: await this.#key() }))().catch((error: unknown) => {
+      this.#client = undefined
+      throw error
+    })
     return this.#client
+  }
+
+  async #signer(): Promise<DPoP> {
+    const dpop = await this.#key()
+    if (!dpop) throw new ConfigError('This object has no DPoP key: its class does not override dpop()')
+    return dpop
+  }
+
+  /** The RFC 7638 thumbprint of the object's DPoP key: `dpop_jkt` of the sign-in's authorization request. */
+  async dpopThumbprint(): Promise<string> {
+    return (await this.#signer()).thumbprint()
+  }
+
+  /** A DPoP proof by the object's key, for the sign-in's own requests (its code exchange); `nonce` as the server sent it. */
+  async dpopProof(method: string, url: string, nonce?: string): Promise<string> {
+    return (await this.#signer()).proof(method, url, { nonce })
+  }
+
+  /**
+   * The RPC behind `createGrantClient(…, { dpop: true })`'s `fetch`: `request` sent with the token
+   * and a DPoP proof made here; the API's answer, or the SDK error as data.
+   */
+  async grantFetch(request: Request): Promise<Response | GrantOutcome> {
+    try {
+      const client = await this.#refreshClient()
+      // Read, so that a nonce challenge or a 401 can replay it: a stream can be sent once.
+      const body = request.body && (await request.arrayBuffer())
+      return await client.fetch(request.url, { method: request.method, headers: request.headers, body, redirect: request.redirect })
+    } catch (error) {
+      if (error instanceof OAuthRefreshError) return { ok: false, error: toData(error) }
+      throw error
+    }
   }
 
   /**
@@ -144,7 +207,7 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
    * forced, or when `stale` is its current token; concurrent callers share one refresh.
    */
   async getAccessToken(request: GrantTokenRequest = {}): Promise<GrantToken> {
-    const client = this.#refreshClient()
+    const client = await this.#refreshClient()
     const { stale, forceRefresh } = request
     let accessToken = await client.getAccessToken({ forceRefresh: forceRefresh === true })
     // The first caller to report this token forces the refresh; the rest join it or find its result.
@@ -164,14 +227,15 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
     if (scope !== undefined && typeof scope !== 'string') throw new ConfigError('Option "scope" must be a string')
     // The client resumes a stored grant only under the fingerprint of its configured token.
     const grantId = fingerprint(this.#options().refreshToken || refreshToken)
-    await this.#client?.clear()
+    await (await this.#client)?.clear()
     this.#client = undefined
     await this.#storage.set(KEY, { refreshToken, grantId, ...(scope !== undefined && { scope }) })
   }
 
-  /** Forgets the grant. */
+  /** Forgets the grant; a DPoP key with it, replaced by a new one for the next sign-in. */
   async clear(): Promise<void> {
-    await this.#refreshClient().clear()
+    await (await this.#refreshClient()).clear()
+    await (await this.#key())?.clear()
   }
 
   /** The RPC behind `createGrantClient`: the outcome of a call as plain data, SDK errors included. */
@@ -209,11 +273,17 @@ export interface GrantClientOptions {
   allowedOrigins?: string[] | undefined
   /** Ask the object for a new token this many seconds before expiry, at most half the token's lifetime. Default 30. */
   expiryLeewaySeconds?: number | undefined
+  /**
+   * The object's grant is DPoP-bound (its class overrides `dpop`): `fetch` sends each request
+   * through the object, which adds the token and a proof, so neither the key nor a proof is
+   * made in this isolate. The token from `getAccessToken` is then only usable with proofs.
+   */
+  dpop?: boolean | undefined
 }
 
-type GrantStub = { grantCall(call: GrantCall): Promise<GrantOutcome> }
+type GrantStub = { grantCall(call: GrantCall): Promise<GrantOutcome>; grantFetch(request: Request): Promise<Response | GrantOutcome> }
 
-const CLIENT_OPTIONS = ['authorizationHeader', 'allowedOrigins', 'expiryLeewaySeconds']
+const CLIENT_OPTIONS = ['authorizationHeader', 'allowedOrigins', 'expiryLeewaySeconds', 'dpop']
 
 /**
  * How long a request waits for an RPC that another request made: workerd drops that RPC if its
@@ -246,7 +316,9 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
   if (typeof name !== 'string' || name === '') throw new ConfigError('"name" must be a non-empty string')
   rejectUnknown(options, CLIENT_OPTIONS)
   // The core parses these options; its token endpoint settings are unused here, the object's count.
-  const config = parseOptions({ ...options, tokenUrl: 'https://localhost/', clientId: name })
+  const { dpop, ...headerOptions } = options
+  if (dpop !== undefined && typeof dpop !== 'boolean') throw new ConfigError('Option "dpop" must be true or false')
+  const config = parseOptions({ ...headerOptions, tokenUrl: 'https://localhost/', clientId: name })
   const { leewayMs } = config
 
   let cached: GrantToken | undefined
@@ -266,11 +338,10 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
     return expiresAt === undefined || Date.now() < expiresAt - Math.min(leewayMs, (expiresAt - obtainedAt!) / 2)
   }
 
-  async function call(request: GrantCall): Promise<GrantToken | undefined> {
-    // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
-    const stub = namespace.get(namespace.idFromName(name)) as GrantStub
-    const outcome = await stub.grantCall(request)
-    if (outcome.ok) return outcome.token
+  // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
+  const stub = () => namespace.get(namespace.idFromName(name)) as GrantStub
+
+  function fail(outcome: GrantOutcome & { ok: false }): never {
     const error = revive(outcome.error)
     // The object's grant has ended (revoked, or cleared from another isolate): its last token
     // must not outlive it here, nor an answer already on its way.
@@ -279,6 +350,20 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
       cached = undefined
     }
     throw error
+  }
+
+  async function call(request: GrantCall): Promise<GrantToken | undefined> {
+    const outcome = await stub().grantCall(request)
+    return outcome.ok ? outcome.token : fail(outcome)
+  }
+
+  /** `fetch` through the object, which adds the token and the proof (the key never leaves it). */
+  async function viaObject(input: Request | string | URL, init?: RequestInit): Promise<Response> {
+    const url = input instanceof Request ? new URL(input.url) : new URL(String(input))
+    if (config.allowedOrigins && !config.allowedOrigins.has(url.origin)) throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${url.origin} is not in "allowedOrigins"`)
+    const answer = await stub().grantFetch(new Request(input, init))
+    if (answer instanceof Response) return answer
+    return answer.ok ? Promise.reject(new TypeError('grantFetch answered no response')) : fail(answer)
   }
 
   async function ask(request: GrantTokenRequest): Promise<GrantToken> {
@@ -321,7 +406,7 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
       options.signal?.throwIfAborted()
       return (await waitFor(ask({ forceRefresh: true }), NO_TIMEOUT, options.signal, () => {})).accessToken
     },
-    fetch: createAuthorizedFetch(config, token),
+    fetch: dpop === true ? viaObject : createAuthorizedFetch(config, token),
     async clear() {
       epoch++
       cached = undefined

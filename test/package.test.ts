@@ -119,10 +119,10 @@ describe('the built package', () => {
     expect(code).not.toMatch(/indexedDB|IDBKeyRange|valibot/)
   })
 
-  it('oauth-refresh/durable-object pulls in no IndexedDB or KV code, and leaves cloudflare:workers to the runtime', async () => {
+  it('oauth-refresh/durable-object pulls in no IndexedDB, KV or DPoP code (a subclass brings createDPoP), and leaves cloudflare:workers to the runtime', async () => {
     const { modules, code } = await measureBundle('dist/durable-object.js')
-    expect(modules.filter((file) => /idb-keyval|indexeddb|cloudflare-kv|ofetch/.test(file))).toEqual([])
-    expect(code).not.toMatch(/indexedDB|IDBKeyRange|expirationTtl/)
+    expect(modules.filter((file) => /idb-keyval|indexeddb|cloudflare-kv|ofetch|dpop|jws|private-key-jwt/.test(file))).toEqual([])
+    expect(code).not.toMatch(/indexedDB|IDBKeyRange|expirationTtl|dpop\+jwt|crypto\.subtle/)
     expect(code).toMatch(/from"cloudflare:workers"/)
   })
 

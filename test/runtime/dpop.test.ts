@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Miniflare } from 'miniflare'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { sha256 } from '../../examples/local-server/jose.mjs'
+import { sha256, thumbprint } from '../../examples/local-server/jose.mjs'
 import { startLocalServer, type LocalServer } from '../../examples/local-server/server.mjs'
 import { bundle, CONDITIONS } from './support/bundle.js'
 import { describeWithBrowser, launchChromium } from './support/chromium.js'
@@ -21,7 +22,7 @@ const running: LocalServer[] = []
 
 beforeAll(async () => {
   consumer = await installPackedPackage()
-  fixture = await consumer.add('dpop', 'test/runtime/fixtures/dpop/scenario.js', 'test/runtime/fixtures/dpop/deno.js', 'test/runtime/fixtures/dpop/worker.js', 'test/runtime/fixtures/dpop/browser.js')
+  fixture = await consumer.add('dpop', 'test/runtime/fixtures/dpop/scenario.js', 'test/runtime/fixtures/dpop/deno.js', 'test/runtime/fixtures/dpop/worker.js', 'test/runtime/fixtures/dpop/browser.js', 'test/runtime/fixtures/dpop/durable-object.js')
   const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair
   clientJwk = await crypto.subtle.exportKey('jwk', pair.privateKey)
   publicJwk = await crypto.subtle.exportKey('jwk', pair.publicKey)
@@ -97,6 +98,43 @@ describe('DPoP and private_key_jwt in the runtimes, from the packed package', ()
       }
     } finally {
       await worker.dispose()
+    }
+  })
+
+  it('workerd Durable Object: the key lives in the object, Workers call the API through it, a restarted object keeps the key', async () => {
+    const server = await startLocalServer({ dpop: { tokenNonce: true, apiNonce: true } })
+    running.push(server)
+    const script = await bundle(join(fixture, 'durable-object.js'), CONDITIONS.workerd)
+    const persist = await mkdtemp(join(tmpdir(), 'oauth-refresh-dpop-do-'))
+    const start = () =>
+      new Miniflare({
+        modules: [{ type: 'ESModule', path: 'index.js', contents: script }],
+        compatibilityDate: '2025-01-01',
+        durableObjects: { GRANTS: { className: 'Grants', useSQLite: true } },
+        durableObjectsPersist: persist,
+        bindings: { TOKEN_URL: server.tokenUrl, API_URL: server.apiUrl },
+      })
+    let worker = start()
+    const get = async <T = unknown>(path: string) => (await (await worker.dispatchFetch(`http://worker.test${path}`)).json()) as T
+    try {
+      const jkt = await get('/thumbprint')
+      expect(await get('/api')).toEqual({ status: 200, body: { ok: true, method: 'POST', path: '/api/things', body: 'payload' } })
+      expect(server.dpopProofs.at(-1)).toMatchObject({ htm: 'POST', htu: `${server.apiUrl}/things`, ath: expect.any(String) })
+      // A proof for the sign-in's code exchange, by the same key.
+      const [header, payload] = (await get<string>('/proof')).split('.').slice(0, 2).map((part: string) => JSON.parse(Buffer.from(part, 'base64url').toString()))
+      expect(thumbprint(header.jwk)).toBe(jkt)
+      expect(payload).toMatchObject({ htm: 'POST', htu: server.tokenUrl, nonce: 'n-1' })
+      expect(await get('/elsewhere')).toMatchObject({ name: 'OAuthRefreshError', code: 'ORIGIN_NOT_ALLOWED' })
+      await worker.dispose()
+      worker = start()
+      expect(await get('/thumbprint')).toBe(jkt)
+      await get('/force')
+      expect(await get('/api')).toMatchObject({ status: 200 })
+      expect(server.processedRefreshTokens).toHaveLength(2)
+      expect(new Set(server.processedRefreshTokens).size).toBe(2)
+    } finally {
+      await worker.dispose()
+      await rm(persist, { recursive: true, force: true })
     }
   })
 
