@@ -132,8 +132,9 @@ const SENDER_CONSTRAINED = ['dpop', 'pop', 'mac']
 /**
  * Refuses (code `UNSUPPORTED_TOKEN_TYPE`) a sender-constrained `token_type` unless `scheme`, the
  * scheme of the configured header pattern (`DPoP {{access_token}}`), names it: the default with
- * the `dpop` option, or a user who signs the proofs in their own `fetch`. Every other type, `Bearer` in any case and Slack's `bot` and
- * `user` among them, is a token that its holder presents as it is: the header pattern says how.
+ * the `dpop` option, or a user who signs the proofs in their own `fetch`. Every other type,
+ * `Bearer` in any case and Slack's `bot` and `user` among them, is a token that its holder
+ * presents as it is: the header pattern says how.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
