@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js'
+import { exclusive } from './lock.js'
 import { base64Url, type JwsAlgorithm, keyParams, sha256, signer, signJwt, type Signer } from './jws.js'
 import type { DPoPHook } from './options.js'
 import type { StoredTokenSet, TokenStorage } from './storage/types.js'
@@ -74,6 +75,9 @@ interface StoredKey {
 
 const isCryptoKeyPair = (value: unknown): value is CryptoKeyPair =>
   typeof CryptoKey !== 'undefined' && Object(value).privateKey instanceof CryptoKey && Object(value).publicKey instanceof CryptoKey
+
+// Longer than any storage call and key generation take; bounds the wait for another context's.
+const LOCK_MS = 10_000
 
 const RESOURCE_CHALLENGE = /^DPoP\b.*\berror="?use_dpop_nonce/i
 
@@ -166,7 +170,10 @@ export async function createDPoP(options: DPoPOptions = {}): Promise<DPoP> {
     return key
   }
 
-  let current = given === undefined ? ((await load()) ?? (await generate())) : await fromGiven(given)
+  // Under the grant storage's lock (or Web Locks): two contexts starting at once (two tabs before
+  // the sign-in) keep one key, not each its own, one of which the other overwrites.
+  const locked = <T>(task: () => Promise<T>) => (storage ? exclusive(storage, storageKey, task, LOCK_MS) : task())
+  let current = await locked(async () => (given === undefined ? ((await load()) ?? (await generate())) : fromGiven(given)))
 
   async function proof(method: string, url: string | URL, { nonce, accessToken }: ProofOptions = {}): Promise<string> {
     const target = new URL(url)
@@ -192,8 +199,10 @@ export async function createDPoP(options: DPoPOptions = {}): Promise<DPoP> {
     publicJwk: () => ({ ...current.jwk }),
     thumbprint: async () => base64Url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(current.jwk)))),
     async clear() {
-      await storage?.delete(storageKey)
-      current = await generate()
+      current = await locked(async () => {
+        await storage?.delete(storageKey)
+        return generate()
+      })
     },
     wrap: (send) =>
       async function dpopFetch(input, init = {}) {

@@ -4,6 +4,7 @@ import { sha256, thumbprint } from '../examples/local-server/jose.mjs'
 import type { LocalServer, LocalServerOptions } from '../examples/local-server/server.mjs'
 import { createDPoP, type DPoP } from '../src/dpop.js'
 import { ConfigError, createRefreshClient, memoryStorage, OAuthError, type RefreshClientOptions, type StoredTokenSet, type TokenStorage } from '../src/index.js'
+import { lockedStorage } from './support/locked-storage.js'
 import { demoClient, serve } from './support/loopback.js'
 
 /** A storage that keeps only JSON, as Cloudflare KV, Deno KV, Redis and extension storage do. */
@@ -195,6 +196,13 @@ describe('the key', () => {
     // Another key is refused by the server: the grant is bound.
     const other = createRefreshClient(demoClient(server, { clientSecret: undefined, dpop: await createDPoP(), refreshToken: server.validRefreshToken }))
     await expect(other.getAccessToken()).rejects.toMatchObject({ error: 'invalid_grant' })
+  })
+
+  it('two contexts starting at once on one storage keep one key: created under the storage\'s lock', async () => {
+    const storage = lockedStorage()
+    const [first, second] = await Promise.all([createDPoP({ storage }), createDPoP({ storage })])
+    expect(await first.thumbprint()).toBe(await second.thumbprint())
+    expect(storage.locks).toEqual(['oauth-refresh:dpop', 'oauth-refresh:dpop'])
   })
 
   it('clear() forgets the stored key and makes a new one', async () => {
