@@ -101,8 +101,8 @@ describe('DPoP and private_key_jwt in the runtimes, from the packed package', ()
     }
   })
 
-  it('workerd Durable Object: the key lives in the object, Workers call the API through it, a restarted object keeps the key', async () => {
-    const server = await startLocalServer({ dpop: { tokenNonce: true, apiNonce: true } })
+  it('workerd Durable Object: the key lives in the object, Workers call the API through it, a restarted object keeps the key; private_key_jwt', async () => {
+    const server = await startLocalServer({ clientJwk: publicJwk as Record<string, string>, dpop: { tokenNonce: true, apiNonce: true } })
     running.push(server)
     const script = await bundle(join(fixture, 'durable-object.js'), CONDITIONS.workerd)
     const persist = await mkdtemp(join(tmpdir(), 'oauth-refresh-dpop-do-'))
@@ -112,7 +112,7 @@ describe('DPoP and private_key_jwt in the runtimes, from the packed package', ()
         compatibilityDate: '2025-01-01',
         durableObjects: { GRANTS: { className: 'Grants', useSQLite: true } },
         durableObjectsPersist: persist,
-        bindings: { TOKEN_URL: server.tokenUrl, API_URL: server.apiUrl },
+        bindings: { TOKEN_URL: server.tokenUrl, API_URL: server.apiUrl, CLIENT_JWK: JSON.stringify(clientJwk) },
       })
     let worker = start()
     const get = async <T = unknown>(path: string) => (await (await worker.dispatchFetch(`http://worker.test${path}`)).json()) as T
@@ -133,6 +133,7 @@ describe('DPoP and private_key_jwt in the runtimes, from the packed package', ()
       expect(await get('/api')).toMatchObject({ status: 200 })
       expect(server.processedRefreshTokens).toHaveLength(2)
       expect(new Set(server.processedRefreshTokens).size).toBe(2)
+      expect(server.tokenRequests.every((request) => request.clientAuth === 'jwt')).toBe(true)
     } finally {
       await worker.dispose()
       await rm(persist, { recursive: true, force: true })
