@@ -124,9 +124,11 @@ export async function createDPoP(options: DPoPOptions = {}): Promise<DPoP> {
     const write = (value: StoredKey) => storage.set(storageKey, value as unknown as StoredTokenSet)
     try {
       await write({ dpopKey: { privateKey: pair.privateKey, publicKey: pair.publicKey } })
-      // A JSON-only storage writes a CryptoKey as {}, a structured-clone one without CryptoKey support refuses it.
+      // A JSON-only storage writes a CryptoKey as {}.
       if (isCryptoKeyPair(Object(await storage.get(storageKey)).dpopKey)) return
-    } catch {}
+    } catch {
+      // A structured-clone storage that cannot clone a CryptoKey (Deno KV) refuses it: a JWK, then.
+    }
     if (!pair.privateKey.extractable) throw new ConfigError('Option "key" cannot be kept by this storage, which keeps only JSON: give an extractable key or a private JWK')
     await write({ dpopKey: { jwk: await crypto.subtle.exportKey('jwk', pair.privateKey) } })
   }
