@@ -15,6 +15,8 @@ export const entries = {
   redis: 'src/storage/redis.ts',
   ofetch: 'src/ofetch.ts',
   'durable-object': 'src/durable-object.ts',
+  dpop: 'src/dpop.ts',
+  'private-key-jwt': 'src/private-key-jwt.ts',
 }
 
 /**

@@ -164,6 +164,11 @@ export function createRefreshClient(options: RefreshClientOptions): RefreshClien
       if (!current) throw store.none()
       const wanted = reason === 'keep-alive' ? isIdle(current, maxIdleMs) : (reason === 'forced' && !retried) || !isFresh(current, stale)
       if (!wanted) return current as Grant
+      // RFC 9449 §5: a DPoP-bound refresh token sent without a proof may be refused as invalid_grant,
+      // which would end a grant that was never spent.
+      if (current.tokenType?.toLowerCase() === 'dpop' && config.endpoint.scheme.toLowerCase() !== 'dpop') {
+        throw new ConfigError('Option "dpop" is required by this DPoP-bound grant')
+      }
       let answer
       let rotated: StoredTokenSet | undefined
       try {

@@ -12,6 +12,7 @@ import {
   type NoGrantReason,
   type OAuthRefreshErrorCode,
 } from './errors.js'
+import type { DPoP } from './dpop.js'
 import { createEvents, type RefreshClientEvents, type RefreshReason, type TokenSet } from './events.js'
 import type { SignIn } from './grant-store.js'
 import { rejectUnknown, unknownOptions } from './option-names.js'
@@ -29,9 +30,10 @@ export interface GrantKeepAlive {
 
 /**
  * The grant's configuration: every `createRefreshClient` option but `storage` and `storageKey`,
- * which the object owns, and `keepAlive`, which makes the object refresh an idle grant by alarm.
+ * which the object owns, and `dpop`, which the object's `dpop` method makes; and `keepAlive`,
+ * which makes the object refresh an idle grant by alarm.
  */
-export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey'> & { keepAlive?: GrantKeepAlive | undefined }
+export type RefreshGrantOptions = Omit<RefreshClientOptions, 'storage' | 'storageKey' | 'dpop'> & { keepAlive?: GrantKeepAlive | undefined }
 
 /** What a caller asks the object for. */
 export interface GrantTokenRequest {
@@ -76,7 +78,7 @@ export type GrantOutcome =
 /** Each object keeps one grant, under this key of its own storage. */
 const KEY = 'grant'
 
-const OWNED_OPTIONS = ['storage', 'storageKey']
+const OWNED_OPTIONS = ['storage', 'storageKey', 'dpop']
 const METHODS: readonly string[] = ['getTokenSet', 'setRefreshToken', 'clear', 'keepAlive']
 
 const KEEP_ALIVE = ['maxIdleMs', 'everyMs'] as const
@@ -153,7 +155,19 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
   /** The grant's configuration, read from the Worker's environment. */
   abstract options(env: Env): RefreshGrantOptions
 
-  #client: RefreshClient | undefined
+  /**
+   * Override to bind the grant to a DPoP key (RFC 9449) that never leaves the object: return
+   * `createDPoP({ storage })` of `oauth-refresh/dpop` with the `storage` given, the object's own.
+   * Workers then call the API through the object (`createGrantClient(…, { dpop: true })`), which
+   * signs every proof; the sign-in gets its key's thumbprint and proofs from `dpopThumbprint` and
+   * `dpopProof`. Default: no DPoP.
+   */
+  dpop(_storage: TokenStorage): Promise<DPoP> | undefined {
+    return undefined
+  }
+
+  #client: Promise<RefreshClient> | undefined
+  #dpop: Promise<DPoP | undefined> | undefined
   #keepAlive: GrantKeepAlive | undefined
   /** Whether this start of the object has made sure its keep-alive alarm is set. */
   #alarmSet: Promise<void> | undefined
@@ -161,19 +175,37 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
   #rotated: string | undefined
   /** How many times the grant ended since the object started. */
   #ends = 0
+  readonly #keyStorage: TokenStorage = {
+    get: (key) => this.ctx.storage.get(key),
+    set: (key, value) => this.ctx.storage.put(key, value),
+    delete: async (key) => void (await this.ctx.storage.delete(key)),
+  }
   readonly #storage: TokenStorage = {
     get: (key) => this.ctx.storage.get<StoredTokenSet>(key),
     set: (key, value) => this.ctx.storage.put(key, value),
     delete: async (key) => void (await this.ctx.storage.delete(key)),
   }
 
-  #refreshClient(): RefreshClient {
-    if (this.#client) return this.#client
+  #key(): Promise<DPoP | undefined> {
+    return (this.#dpop ??= Promise.resolve(this.dpop(this.#keyStorage)).catch((error: unknown) => {
+      this.#dpop = undefined
+      throw error
+    }))
+  }
+
+  #refreshClient(): Promise<RefreshClient> {
+    return (this.#client ??= this.#createClient().catch((error: unknown) => {
+      this.#client = undefined
+      throw error
+    }))
+  }
+
+  async #createClient(): Promise<RefreshClient> {
     const { keepAlive, ...options } = this.options(this.env)
     const owned = OWNED_OPTIONS.find((name) => Object.hasOwn(Object(options), name))
     if (owned) throw new ConfigError(`Option "${owned}" is not a known option: the object keeps the grant in its own storage`)
     this.#keepAlive = keepAliveOption(keepAlive)
-    const client = createRefreshClient({ ...options, storage: this.#storage, storageKey: KEY })
+    const client = createRefreshClient({ ...options, storage: this.#storage, storageKey: KEY, dpop: await this.#key() })
     client.on('refresh', (event) => {
       this.#rotated = event.rotated ? event.tokenSet.accessToken : this.#rotated
       this.onRefresh?.(event)
@@ -183,12 +215,12 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
       this.onEnd?.(event)
     })
     client.on('error', (event) => this.onError?.(event))
-    return (this.#client = client)
+    return client
   }
 
   /** The client, once the keep-alive alarm (when configured) is set. */
   async #ready(): Promise<RefreshClient> {
-    const client = this.#refreshClient()
+    const client = await this.#refreshClient()
     const keepAlive = this.#keepAlive
     if (keepAlive) await (this.#alarmSet ??= this.#arm(keepAlive.everyMs))
     return client
@@ -202,6 +234,22 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
       this.#alarmSet = undefined
       throw error
     }
+  }
+
+  async #signer(): Promise<DPoP> {
+    const dpop = await this.#key()
+    if (!dpop) throw new ConfigError('This object has no DPoP key: its class does not override dpop()')
+    return dpop
+  }
+
+  /** The RFC 7638 thumbprint of the object's DPoP key: `dpop_jkt` of the sign-in's authorization request. */
+  async dpopThumbprint(): Promise<string> {
+    return (await this.#signer()).thumbprint()
+  }
+
+  /** A DPoP proof by the object's key, for the sign-in's own requests (its code exchange); `nonce` as the server sent it. */
+  async dpopProof(method: string, url: string, nonce?: string): Promise<string> {
+    return (await this.#signer()).proof(method, url, { nonce })
   }
 
   /** Override to observe each refresh the object made, once the new grant is stored (the core's `refresh` event). */
@@ -237,15 +285,20 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
    * old grant is dropped. With `accessToken` the first call hands it out instead of refreshing.
    */
   async setRefreshToken(refreshToken: string, signIn?: SignIn): Promise<void> {
-    await this.#refreshClient().setRefreshToken(refreshToken, signIn)
+    await (await this.#refreshClient()).setRefreshToken(refreshToken, signIn)
     // The alarms stopped when the last grant ended.
     this.#alarmSet = undefined
     await this.#ready()
   }
 
-  /** Forgets the grant; with `revoke: true` first revokes it at the `revocationUrl` option (RFC 7009). */
+  /**
+   * Forgets the grant; with `revoke: true` first revokes it at the `revocationUrl` option (RFC 7009).
+   * A DPoP key goes with it, replaced by a new one for the next sign-in.
+   */
   async clear(options?: ClearOptions): Promise<ClearResult> {
-    return (await this.#ready()).clear(options)
+    const result = await (await this.#ready()).clear(options)
+    await (await this.#key())?.clear()
+    return result
   }
 
   /** Refreshes when the grant is idle, as the core client's `keepAlive`; resolves to `true` when it refreshed. */
@@ -255,7 +308,7 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
 
   /** The keep-alive alarm: refreshes an idle grant, then sets the next alarm while the grant lives. */
   async alarm(): Promise<void> {
-    const client = this.#refreshClient()
+    const client = await this.#refreshClient()
     const keepAlive = this.#keepAlive
     if (!keepAlive) return
     try {
@@ -269,13 +322,33 @@ export abstract class RefreshGrantObject<Env = unknown> extends DurableObject<En
 
   /** The RPC behind `createGrantClient`: the outcome of a call as plain data, SDK errors included. */
   async grantCall(call: GrantCall): Promise<GrantOutcome> {
-    const ends = this.#ends
-    try {
+    return this.#outcome(async () => {
       if (!METHODS.includes(call.method)) throw new ConfigError(`"${String(call.method)}" is not a method of the grant`)
       const value = await (this[call.method] as (...args: unknown[]) => Promise<TokenSet | ClearResult | boolean | undefined>)(...call.args)
       if (typeof value !== 'object') return { ok: true, value }
       if ('accessToken' in value) return { ok: true, value, rotated: value.accessToken === this.#rotated }
       return { ok: true, value: { revoked: value.revoked, ...(value.error && { error: toData(value.error) }) } }
+    })
+  }
+
+  /**
+   * The RPC behind `createGrantClient(…, { dpop: true })`'s `fetch`: `request` sent with the token
+   * and a DPoP proof made here; the API's answer, or the SDK error as data.
+   */
+  async grantFetch(request: Request): Promise<Response | GrantOutcome> {
+    return this.#outcome(async () => {
+      const client = await this.#ready()
+      // Read, so that a nonce challenge or a 401 can replay it: a stream can be sent once.
+      const body = request.body && (await request.arrayBuffer())
+      return client.fetch(request.url, { method: request.method, headers: request.headers, body, redirect: request.redirect })
+    })
+  }
+
+  /** What `task` answers, or its SDK error as data, and whether the grant ended meanwhile. */
+  async #outcome<T>(task: () => Promise<T>): Promise<T | GrantOutcome> {
+    const ends = this.#ends
+    try {
+      return await task()
     } catch (error) {
       if (error instanceof OAuthRefreshError) return { ok: false, error: toData(error), ended: this.#ends !== ends }
       throw error
@@ -300,11 +373,17 @@ export interface GrantClientOptions {
   allowedOrigins?: string[] | undefined
   /** Ask the object for a new token this many seconds before expiry, at most half the token's lifetime. Default 30. */
   expiryLeewaySeconds?: number | undefined
+  /**
+   * The object's grant is DPoP-bound (its class overrides `dpop`): `fetch` sends each request
+   * through the object, which adds the token and a proof, so neither the key nor a proof is
+   * made in this isolate. The token from `getAccessToken` is then only usable with proofs.
+   */
+  dpop?: boolean | undefined
 }
 
-type GrantStub = { grantCall(call: GrantCall): Promise<GrantOutcome> }
+type GrantStub = { grantCall(call: GrantCall): Promise<GrantOutcome>; grantFetch(request: Request): Promise<Response | GrantOutcome> }
 
-const CLIENT_OPTIONS = ['authorizationHeader', 'allowedOrigins', 'expiryLeewaySeconds']
+const CLIENT_OPTIONS = ['authorizationHeader', 'allowedOrigins', 'expiryLeewaySeconds', 'dpop']
 
 /**
  * How long a request waits for an RPC that another request made: workerd drops that RPC if its
@@ -349,7 +428,9 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
   if (name.trim() !== name) throw new ConfigError('"name" has leading or trailing whitespace: it would name another object than the one meant')
   rejectUnknown(options, CLIENT_OPTIONS)
   // The core parses these options; its token endpoint settings are unused here, the object's count.
-  const config = parseOptions({ ...options, tokenUrl: 'https://localhost/', clientId: name })
+  const { dpop, ...headerOptions } = options
+  if (dpop !== undefined && typeof dpop !== 'boolean') throw new ConfigError('Option "dpop" must be true or false')
+  const config = parseOptions({ ...headerOptions, tokenUrl: 'https://localhost/', clientId: name })
   const { leewayMs } = config
   const events = createEvents<RefreshClientEvents>()
 
@@ -385,17 +466,30 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
     if (tell) events.emit('end', event)
   }
 
-  async function call<T>(request: GrantCall): Promise<{ value: T; rotated?: boolean | undefined }> {
-    // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
-    const stub = namespace.get(namespace.idFromName(name)) as GrantStub
-    const outcome = await stub.grantCall(request)
-    if (outcome.ok) return outcome as { value: unknown } as { value: T; rotated?: boolean | undefined }
+  // A stub serves one request only ("Cannot perform I/O on behalf of a different request").
+  const stub = () => namespace.get(namespace.idFromName(name)) as GrantStub
+
+  function fail(outcome: GrantOutcome & { ok: false }): never {
     const error = revive(outcome.error)
     // The object's grant has ended (by the provider, or cleared from another isolate): its last
     // token must not outlive it here, nor an answer already on its way.
     if (error instanceof NoGrantError) end(error.reason === 'rejected' ? { reason: 'rejected', error: error.cause as OAuthError } : { reason: 'elsewhere' }, false)
     else if (outcome.ended) end(error instanceof OAuthError ? { reason: 'rejected', error } : { reason: 'elsewhere' }, error instanceof OAuthError)
     throw error
+  }
+
+  async function call<T>(request: GrantCall): Promise<{ value: T; rotated?: boolean | undefined }> {
+    const outcome = await stub().grantCall(request)
+    return outcome.ok ? (outcome as { value: unknown } as { value: T; rotated?: boolean | undefined }) : fail(outcome)
+  }
+
+  /** `fetch` through the object, which adds the token and the proof (the key never leaves it). */
+  async function viaObject(input: Request | string | URL, init?: RequestInit): Promise<Response> {
+    const url = input instanceof Request ? new URL(input.url) : new URL(String(input))
+    if (config.allowedOrigins && !config.allowedOrigins.has(url.origin)) throw new OAuthRefreshError('ORIGIN_NOT_ALLOWED', `${url.origin} is not in "allowedOrigins"`)
+    const answer = await stub().grantFetch(new Request(input, init))
+    if (answer instanceof Response) return answer
+    return answer.ok ? Promise.reject(new TypeError('grantFetch answered no response')) : fail(answer)
   }
 
   /** Asks the object for a token set and keeps it when it is newer than the one held. */
@@ -454,7 +548,7 @@ export function createGrantClient(namespace: GrantNamespaceLike, name: string, o
   return {
     getAccessToken: async (options) => (await tokenSet(options)).accessToken,
     getTokenSet: async (options) => copy(await tokenSet(options)),
-    fetch: createAuthorizedFetch(config, async (stale, signal) => (await current(stale, signal)).accessToken),
+    fetch: dpop === true ? viaObject : createAuthorizedFetch(config, async (stale, signal) => (await current(stale, signal)).accessToken),
     async setRefreshToken(refreshToken, signIn) {
       await call({ method: 'setRefreshToken', args: [refreshToken, signIn] })
       // The old grant's token is not the new grant's.

@@ -2,8 +2,8 @@ export { createRefreshClient } from './client.js'
 export type { ClearOptions, ClearResult, GetAccessTokenOptions, KeepAliveOptions, RefreshClient } from './client.js'
 export type { EndReason, Listener, RefreshClientEvents, RefreshReason, TokenSet } from './events.js'
 export type { SignIn } from './grant-store.js'
-export type { RefreshClientOptions } from './options.js'
-export type { ClientAuthentication, RetryOptions } from './token-request.js'
+export type { DPoPHook, RefreshClientOptions } from './options.js'
+export type { ClientAssertion, ClientAuthentication, RetryOptions } from './token-request.js'
 export {
   ConfigError,
   NoGrantError,

@@ -20,9 +20,18 @@ export interface RefreshClientOptions {
   refreshToken?: string | undefined
   /** Scope to request, sent space-joined; omitted when not set (RFC 6749 §6). */
   scope?: string | string[] | undefined
-  /** `'auto'` (default): HTTP Basic, then the request body if the server refuses Basic. */
+  /**
+   * `'auto'` (default): HTTP Basic, then the request body if the server refuses Basic; or a
+   * client assertion such as `privateKeyJwt({ key })` of `oauth-refresh/private-key-jwt`.
+   */
   clientAuthentication?: ClientAuthentication | undefined
-  /** The header that carries the access token. Default `Authorization: Bearer {{access_token}}`. */
+  /**
+   * Proofs of possession (RFC 9449 DPoP) on every token request and `client.fetch` call:
+   * `await createDPoP()` of `oauth-refresh/dpop`. The header pattern then defaults to
+   * `DPoP {{access_token}}`, and `token_type: "DPoP"` answers are accepted.
+   */
+  dpop?: DPoPHook | undefined
+  /** The header that carries the access token. Default `Authorization: Bearer {{access_token}}` (`DPoP …` with `dpop`). */
   authorizationHeader?: { name?: string | undefined; pattern?: string | undefined } | undefined
   /** The grant type sent to the token endpoint. Default `refresh_token`. */
   grantType?: string | undefined
@@ -59,6 +68,14 @@ export interface RefreshClientOptions {
    * secrets scrubbed) or undefined to leave the answer to the built-in rule.
    */
   readError?: ReadError | undefined
+}
+
+/**
+ * What the `dpop` option needs: `wrap` returns a `fetch` that adds a proof to each request, keeps
+ * the server's nonces, and replays a resource request once when a nonce is required.
+ */
+export interface DPoPHook {
+  wrap(fetch: typeof globalThis.fetch): typeof globalThis.fetch
 }
 
 /** The validated, defaulted configuration the client runs on. */
@@ -107,11 +124,12 @@ const OptionsSchema = v.strictObject({
   clientSecret: v.optional(string),
   refreshToken: v.optional(string),
   scope: v.optional(v.custom<string | string[]>((value) => typeof value === 'string' || isStringArray(value), 'must be a string or an array of strings')),
-  clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value), "must be 'auto', 'basic' or 'body'"), 'auto'),
+  clientAuthentication: v.optional(v.custom<ClientAuthentication>((value) => CLIENT_AUTHENTICATIONS.includes(value) || typeof value === 'function', "must be 'auto', 'basic', 'body' or privateKeyJwt(…)"), 'auto'),
   authorizationHeader: v.optional(
-    v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string, 'Bearer {{access_token}}') }, 'must be an object { name?, pattern? }'),
+    v.strictObject({ name: v.optional(text, 'Authorization'), pattern: v.optional(string) }, 'must be an object { name?, pattern? }'),
     {},
   ),
+  dpop: v.optional(v.object({ wrap: fn }, 'must be a createDPoP() result')),
   grantType: v.optional(text, 'refresh_token'),
   tokenRequest: v.optional(v.strictObject({ headers: record, body: record }, 'must be an object { headers?, body? }'), {}),
   storage: v.optional(v.object({ get: fn, set: fn, delete: fn }, 'must be a TokenStorage: an object with get, set and delete')),
@@ -191,12 +209,14 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
   const clientSecret = o.clientSecret || undefined
   for (const name of ['clientId', 'clientSecret', 'refreshToken'] as const) refuseWhitespace(name, o[name])
   const tokenUrl = endpointUrl(o.tokenUrl, 'tokenUrl')
-  const { name, pattern } = o.authorizationHeader
+  const { name, pattern = `${options.dpop ? 'DPoP' : 'Bearer'} {{access_token}}` } = o.authorizationHeader
   if (!pattern.includes('{{access_token}}')) throw fail('authorizationHeader.pattern', 'must contain {{access_token}}')
   checkHeaders({ [name]: pattern }, 'authorizationHeader')
   const headers = strings(o.tokenRequest.headers, 'tokenRequest.headers')
   checkHeaders(headers, 'tokenRequest.headers')
   if (o.clientAuthentication === 'basic' && !clientSecret) throw fail('clientSecret', "is required by clientAuthentication 'basic'")
+  // The caller's own object, not valibot's copy.
+  const wrap = (send: typeof fetch) => options.dpop?.wrap(send) ?? send
   const scope = Array.isArray(o.scope) ? o.scope.join(' ') : o.scope
   return {
     endpoint: {
@@ -209,7 +229,7 @@ export function parseOptions(options: RefreshClientOptions): ClientConfig {
       scope: scope || undefined,
       headers,
       body: strings(o.tokenRequest.body, 'tokenRequest.body'),
-      fetch: (o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init)),
+      fetch: wrap((o.fetch as typeof fetch | undefined) ?? ((input, init) => globalThis.fetch(input, init))),
       timeoutMs: o.timeoutMs,
       retry: o.retry,
       scheme: pattern.split('{{access_token}}')[0]!.trim(),

@@ -12,8 +12,18 @@ import {
   type TokenResponse,
 } from './token-response.js'
 
-/** How the client authenticates to the token endpoint (RFC 6749 §2.3.1). */
-export type ClientAuthentication = 'auto' | 'basic' | 'body'
+/**
+ * Client authentication by a JWT assertion (RFC 7523 §2.2), as `privateKeyJwt()` of
+ * `oauth-refresh/private-key-jwt` makes it: resolves the form fields (`client_assertion`,
+ * `client_assertion_type`) for one request of `clientId` whose token endpoint is `tokenUrl`.
+ * It is called for every request and retry, so no assertion is sent twice.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
+ */
+export type ClientAssertion = (clientId: string, tokenUrl: string) => Promise<Record<string, string>>
+
+/** How the client authenticates to the token endpoint (RFC 6749 §2.3.1), or a {@link ClientAssertion}. */
+export type ClientAuthentication = 'auto' | 'basic' | 'body' | ClientAssertion
 
 /** Bounded retries of transient token endpoint failures. */
 export interface RetryOptions {
@@ -71,7 +81,7 @@ export interface TokenEndpoint {
   revoke(url: string, refreshToken: string): Promise<void>
 }
 
-type Method = 'basic' | 'body' | 'none'
+type Method = 'basic' | 'body' | 'none' | 'jwt'
 
 interface Failure {
   error: OAuthRefreshError
@@ -139,7 +149,7 @@ function networkFailure(error: unknown, host: string): Failure {
  * retries of transient faults that never repeat a possibly processed request more than once.
  */
 export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint {
-  let remembered: Method = config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
+  let remembered: Method = typeof config.clientAuthentication === 'function' ? 'jwt' : config.clientSecret === undefined ? 'none' : config.clientAuthentication === 'body' ? 'body' : 'basic'
 
   /** A refresh whose `first` request may have rotated the token, and whose retry ended in `last`. */
   const inDoubt = (first: OAuthRefreshError, last: OAuthRefreshError) =>
@@ -167,6 +177,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     } else {
       body.set('client_id', config.clientId)
       if (method === 'body') body.set('client_secret', config.clientSecret!)
+      if (method === 'jwt') for (const [name, value] of Object.entries(await (config.clientAuthentication as ClientAssertion)(config.clientId, config.tokenUrl))) body.set(name, value)
     }
     const controller = new AbortController()
     // Not a plain timer: after a pause, an abort before the answer in the socket is read would
@@ -203,6 +214,7 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
     let doubt: OAuthRefreshError | undefined
     // Basic's refusal while the body is tried: the better report if the body is refused too.
     let refusal: OAuthRefreshError | undefined
+    let nonced = false
     for (let attempt = 1; ; attempt++) {
       let failure: Failure
       if (lease && !(await lease.claim(refreshToken, config.timeoutMs))) return undefined
@@ -223,6 +235,13 @@ export function createTokenEndpoint(config: TokenEndpointConfig): TokenEndpoint 
         }
         if (next) throw error
         if (status !== 408 && status !== 429 && status < 500) {
+          // RFC 9449 §8: the server wants a DPoP nonce (now kept by the `dpop` option); it checks
+          // the proof before it reads the refresh token, so the request spent nothing.
+          if (!nonced && isOAuthError(error, 'use_dpop_nonce')) {
+            nonced = true
+            attempt--
+            continue
+          }
           // 'auto': Basic was refused, so the body is tried once. This spends no refresh token
           // twice, whatever refused Basic (400, 401, 403, or an error in a 2xx) unless
           // it says the grant is dead, when retrying is useless:

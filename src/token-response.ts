@@ -131,9 +131,10 @@ const SENDER_CONSTRAINED = ['dpop', 'pop', 'mac']
 
 /**
  * Refuses (code `UNSUPPORTED_TOKEN_TYPE`) a sender-constrained `token_type` unless `scheme`, the
- * scheme of the configured header pattern (`DPoP {{access_token}}`), names it: a user who signs
- * the proofs in their own `fetch`. Every other type, `Bearer` in any case and Slack's `bot` and
- * `user` among them, is a token that its holder presents as it is: the header pattern says how.
+ * scheme of the configured header pattern (`DPoP {{access_token}}`), names it: the default with
+ * the `dpop` option, or a user who signs the proofs in their own `fetch`. Every other type,
+ * `Bearer` in any case and Slack's `bot` and `user` among them, is a token that its holder
+ * presents as it is: the header pattern says how.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
@@ -141,7 +142,7 @@ export function checkTokenType(tokenType: string, scheme: string, status: number
   const type = tokenType.toLowerCase()
   // Named in the message only once it is one of ours: the server's text could be anything.
   if (SENDER_CONSTRAINED.includes(type) && type !== scheme.toLowerCase()) {
-    throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', `Token type ${tokenType} is sender-constrained (DPoP): it needs authorizationHeader.pattern "${tokenType} {{access_token}}"`, { status })
+    throw new TokenResponseError('UNSUPPORTED_TOKEN_TYPE', `Token type ${tokenType} is sender-constrained (DPoP): it needs the dpop option or authorizationHeader.pattern "${tokenType} {{access_token}}"`, { status })
   }
 }
 

@@ -81,7 +81,7 @@ describe('parseOptions', () => {
     ['a negative leeway', { ...base, expiryLeewaySeconds: -1 }, /"expiryLeewaySeconds"/],
     ['a storage without delete', { ...base, storage: { get: async () => undefined, set: async () => {} } }, 'Option "storage.delete" is required: a function'],
     ['zero attempts, giving the range', { ...base, retry: { attempts: 0 } }, 'Option "retry.attempts" must be a number from 1 to 2147483647'],
-    ['an unknown clientAuthentication, listing the allowed ones', { ...base, clientAuthentication: 'jwt' }, `Option "clientAuthentication" must be 'auto', 'basic' or 'body'`],
+    ['an unknown clientAuthentication, listing the allowed ones', { ...base, clientAuthentication: 'jwt' }, `Option "clientAuthentication" must be 'auto', 'basic', 'body' or privateKeyJwt(…)`],
     ['a misspelt required option, as unknown rather than missing', { clientId: 'id', tokenURL: base.tokenUrl }, 'Option "tokenURL" is not a known option; did you mean "tokenUrl"?'],
     [
       'every unknown option, snake_case ones with their camelCase names',

@@ -2,6 +2,7 @@
 // loopback, for the demo, the tests, the benchmarks and the runtime tests. node:http only.
 import { createServer, STATUS_CODES } from 'node:http'
 import { randomUUID } from 'node:crypto'
+import { assertionProblem, checkProof } from './jose.mjs'
 
 /**
  * @typedef {object} LocalServerOptions
@@ -28,6 +29,21 @@ import { randomUUID } from 'node:crypto'
  * @property {RawAnswer} [deadGrantAnswer] How a refresh token that is not (or no longer) valid is
  *   refused, in a provider's own shape (GitHub's HTTP 200 `error=bad_refresh_token`, HubSpot's
  *   `BAD_REFRESH_TOKEN`, …). Default 400 `invalid_grant`.
+ * @property {DPoPServerOptions} [dpop] DPoP mode (RFC 9449): the token endpoint checks a proof
+ *   (before it reads the refresh token), binds refresh and access tokens to the proof's key and
+ *   answers `token_type: "DPoP"`; a refresh without a proof gets a bare `invalid_grant`; the API
+ *   wants `Authorization: DPoP <token>` and a proof with `ath`.
+ * @property {Record<string, string>} [clientJwk] A `private_key_jwt` client (RFC 7523): the public
+ *   JWK its assertions are checked with (iss = sub = client id; aud the token URL, the revocation
+ *   URL or the origin; exp; a jti never seen before). Any other client authentication is refused.
+ */
+
+/**
+ * @typedef {object} DPoPServerOptions
+ * @property {boolean} [tokenNonce] The token endpoint wants the server's nonce (RFC 9449 §8).
+ * @property {boolean} [apiNonce] The API wants the server's nonce (RFC 9449 §9).
+ * @property {boolean} [rotateNonce] Every successful answer carries a new nonce, which the next request must use.
+ * @property {string} [boundKey] The thumbprint the initial refresh token is bound to (a sign-in with `dpop_jkt`).
  */
 
 /**
@@ -75,7 +91,7 @@ import { randomUUID } from 'node:crypto'
  * @typedef {object} TokenRequestRecord
  * @property {import('node:http').IncomingHttpHeaders} headers
  * @property {Record<string, string>} form
- * @property {'basic' | 'body' | 'none'} clientAuth
+ * @property {'basic' | 'body' | 'jwt' | 'none'} clientAuth
  * @property {string | undefined} grantType
  */
 
@@ -107,6 +123,12 @@ import { randomUUID } from 'node:crypto'
  *   Every revocation request whose client authenticated.
  * @property {(fault: Fault) => void} faultRevocation Queue a fault for the next revocation request.
  * @property {() => Promise<void>} close Stop listening and destroy every open socket.
+ * @property {string[]} processedRefreshTokens Every refresh token the token endpoint looked up, after
+ *   client authentication and the DPoP proof passed: one processed twice appears twice.
+ * @property {string} dpopNonce The nonce the server wants now.
+ * @property {() => void} rotateDpopNonce Make the server want a new nonce.
+ * @property {Array<Record<string, any>>} dpopProofs The payload of every DPoP proof the server accepted.
+ * @property {number} assertionsChecked Client assertions checked, good or bad.
  */
 
 const FORM_TYPE = 'application/x-www-form-urlencoded'
@@ -168,6 +190,29 @@ export async function startLocalServer(options = {}) {
   /** @type {string[]} */
   const issuedTokens = []
   const timers = new Set()
+  const { dpop, clientJwk } = options
+  const dpopSeen = new Set()
+  const assertionSeen = new Set()
+  let dpopNonce = `nonce-${randomUUID()}`
+  let assertionsChecked = 0
+  /** @type {Map<string, string>} refresh or access token → the thumbprint of the key it is bound to */
+  const boundTo = new Map(dpop?.boundKey ? [[refreshToken, dpop.boundKey]] : [])
+  /** @type {string[]} */
+  const processedRefreshTokens = []
+  /** @type {Array<Record<string, any>>} */
+  const dpopProofs = []
+  let selfOrigin = ''
+  /** The origin the client called, which DPoP proofs name: a proxy in front (the runtime tests' harness) says so in `x-forwarded-host`. */
+  const calledOrigin = (/** @type {import('node:http').IncomingMessage} */ req) => {
+    const forwarded = req.headers['x-forwarded-host']
+    return typeof forwarded === 'string' ? `http://${forwarded}` : selfOrigin
+  }
+  /** The nonce header of an answer when `want` (a nonce is required there), rotated first after a success when `rotateNonce`. */
+  const nonceHeader = (/** @type {boolean | undefined} */ want, /** @type {boolean} */ success) => {
+    if (!want) return {}
+    if (success && dpop?.rotateNonce) dpopNonce = `nonce-${randomUUID()}`
+    return { 'dpop-nonce': dpopNonce }
+  }
 
   /** @param {number} ms */
   const sleep = (ms) =>
@@ -213,6 +258,14 @@ export async function startLocalServer(options = {}) {
    */
   const clientAuthProblem = (req, form, method) => {
     const basicHeader = /^basic /i.test(req.headers.authorization ?? '')
+    if (clientJwk) {
+      if (method !== 'jwt') return { status: 401, error: 'invalid_client', description: 'private_key_jwt is required' }
+      assertionsChecked++
+      if (form.client_assertion_type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return { status: 400, error: 'invalid_request', description: 'wrong client_assertion_type' }
+      const audiences = [selfOrigin, calledOrigin(req)].flatMap((origin) => [`${origin}/token`, `${origin}/revoke`, origin])
+      const problem = assertionProblem(form.client_assertion, { clientId, jwk: clientJwk, audiences, seen: assertionSeen })
+      return problem || (form.client_id !== undefined && form.client_id !== clientId) ? { status: 401, error: 'invalid_client', description: problem ?? 'client_id mismatch' } : undefined
+    }
     if (basicHeader && form.client_secret !== undefined) {
       return { status: 400, error: 'invalid_request', description: 'more than one client authentication method' }
     }
@@ -343,7 +396,7 @@ export async function startLocalServer(options = {}) {
     const form = isForm ? Object.fromEntries(new URLSearchParams(raw)) : {}
     const basic = /^basic /i.test(req.headers.authorization ?? '')
     /** @type {TokenRequestRecord['clientAuth']} */
-    const clientAuth = basic ? 'basic' : form.client_secret !== undefined ? 'body' : 'none'
+    const clientAuth = basic ? 'basic' : form.client_secret !== undefined ? 'body' : form.client_assertion !== undefined ? 'jwt' : 'none'
     const record = { headers: req.headers, form, clientAuth, grantType: form.grant_type }
     tokenRequests.push(record)
     if (fault.hang) return
@@ -370,6 +423,18 @@ export async function startLocalServer(options = {}) {
     }
     if (form.grant_type !== grantType) return oauthError(400, 'unsupported_grant_type', `grant_type must be ${grantType}`)
     if (!form.refresh_token) return oauthError(400, 'invalid_request', 'refresh_token is missing')
+    // RFC 9449 §5: the proof, and its nonce, are checked before the refresh token is looked at.
+    let jkt
+    if (dpop && req.headers.dpop === undefined) return oauthError(400, 'invalid_grant', 'DPoP proof required')
+    if (dpop) {
+      const checked = checkProof(req.headers.dpop, { method: 'POST', url: `${calledOrigin(req)}/token`, nonce: dpop.tokenNonce ? dpopNonce : undefined, seen: dpopSeen })
+      if ('error' in checked) return oauthError(400, checked.error, checked.description, nonceHeader(dpop.tokenNonce, false))
+      dpopProofs.push(checked.payload)
+      jkt = checked.jkt
+    }
+    processedRefreshTokens.push(form.refresh_token)
+    const boundKey = boundTo.get(form.refresh_token)
+    if (dpop && boundKey && boundKey !== jkt) return oauthError(400, 'invalid_grant', 'refresh token is bound to another key')
     const graced = !grantRevoked && Date.now() - (spentAt.get(form.refresh_token) ?? -Infinity) < graceMs
     if (revokeOnReuse && spentRefreshTokens.has(form.refresh_token) && !graced) {
       grantRevoked = true
@@ -384,13 +449,22 @@ export async function startLocalServer(options = {}) {
     }
 
     const body = issueTokens(form, fault)
+    /** @type {Record<string, string>} */
+    let dpopHeaders = {}
+    if (jkt) {
+      // Bound to the key of its first use, and its successor to the same key.
+      const key = boundKey ?? jkt
+      for (const token of [form.refresh_token, body.refresh_token, body.access_token]) if (typeof token === 'string') boundTo.set(token, key)
+      body.token_type = 'DPoP'
+      dpopHeaders = nonceHeader(dpop?.tokenNonce, true)
+    }
     await fault.beforeAnswer?.(record)
     if (fault.reset === 'after') return req.socket.destroy()
     if (fault.form) {
       const pairs = Object.entries(body).map(([key, value]) => [key, String(value)])
       return send(res, 200, { 'content-type': `${FORM_TYPE}; charset=utf-8`, ...retryAfter }, new URLSearchParams(pairs).toString())
     }
-    send(res, 200, retryAfter, JSON.stringify(body))
+    send(res, 200, { ...retryAfter, ...dpopHeaders }, JSON.stringify(body))
   }
 
   /**
@@ -405,7 +479,7 @@ export async function startLocalServer(options = {}) {
     const form = Object.fromEntries(new URLSearchParams(raw))
     const forced = faultAnswer(revocationFaults.shift() ?? {})
     if (forced) return send(res, forced.status, forced.headers, forced.body)
-    const clientAuth = /^basic /i.test(req.headers.authorization ?? '') ? 'basic' : form.client_secret !== undefined ? 'body' : 'none'
+    const clientAuth = /^basic /i.test(req.headers.authorization ?? '') ? 'basic' : form.client_secret !== undefined ? 'body' : form.client_assertion !== undefined ? 'jwt' : 'none'
     const problem = clientAuthProblem(req, form, clientAuth)
     if (problem) return send(res, problem.status, {}, JSON.stringify({ error: problem.error, error_description: problem.description }))
     if (!form.token) return send(res, 400, {}, JSON.stringify({ error: 'invalid_request', error_description: 'token is missing' }))
@@ -428,7 +502,18 @@ export async function startLocalServer(options = {}) {
     apiRequests++
     apiLog.push({ method: req.method ?? 'GET', path: url.pathname, headers: req.headers })
     const body = await readBody(req)
-    const authorized = isValidAccessToken(presentedAccessToken(req))
+    const dpopToken = dpop && /^DPoP (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+    if (dpop && dpopToken) {
+      const checked = checkProof(req.headers.dpop, { method: req.method ?? 'GET', url: `${calledOrigin(req)}${url.pathname}`, nonce: dpop.apiNonce ? dpopNonce : undefined, accessToken: dpopToken, seen: dpopSeen })
+      const problem = 'error' in checked ? checked.error : isValidAccessToken(dpopToken) && boundTo.get(dpopToken) === checked.jkt ? undefined : 'invalid_token'
+      if (!('error' in checked)) dpopProofs.push(checked.payload)
+      const answer = problem ? { 'www-authenticate': `DPoP error="${problem}", algs="ES256 EdDSA"` } : {}
+      res.writeHead(problem ? 401 : 200, { 'content-type': 'application/json', ...answer, ...nonceHeader(dpop.apiNonce, !problem) })
+      if (url.pathname === '/api/echo-headers') return res.end(JSON.stringify(req.headers))
+      return res.end(JSON.stringify(problem ? { error: problem } : { ok: true, method: req.method, path: url.pathname, body }))
+    }
+    // A DPoP-bound token is refused as a Bearer token.
+    const authorized = isValidAccessToken(presentedAccessToken(req)) && !boundTo.has(presentedAccessToken(req) ?? '')
     const status = authorized ? 200 : 401
     const headers = { 'content-type': 'application/json', ...(authorized ? {} : { 'www-authenticate': 'Bearer error="invalid_token"' }) }
     res.writeHead(status, headers)
@@ -460,6 +545,7 @@ export async function startLocalServer(options = {}) {
   })
   const address = /** @type {import('node:net').AddressInfo} */ (server.address())
   const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+  selfOrigin = origin
 
   return {
     origin,
@@ -492,6 +578,17 @@ export async function startLocalServer(options = {}) {
     },
     fault(value) {
       faults.push(value)
+    },
+    processedRefreshTokens,
+    dpopProofs,
+    get dpopNonce() {
+      return dpopNonce
+    },
+    rotateDpopNonce() {
+      dpopNonce = `nonce-${randomUUID()}`
+    },
+    get assertionsChecked() {
+      return assertionsChecked
     },
     close() {
       for (const timer of timers) clearTimeout(timer)

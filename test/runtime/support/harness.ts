@@ -28,8 +28,8 @@ export interface Harness {
 const CORS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE',
-  'access-control-allow-headers': 'authorization, content-type',
-  'access-control-expose-headers': 'www-authenticate',
+  'access-control-allow-headers': 'authorization, content-type, dpop',
+  'access-control-expose-headers': 'www-authenticate, dpop-nonce',
   'access-control-max-age': '600',
 }
 
@@ -39,7 +39,7 @@ export async function startHarness(server: LocalServer): Promise<Harness> {
   const target = new URL(server.origin)
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
-    const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
+    const upstream = request(new URL(req.url ?? '/', target), { method: req.method, headers: { ...req.headers, host: target.host, 'x-forwarded-host': req.headers.host } }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, { ...answer.headers, ...CORS })
       answer.pipe(res)
     })
