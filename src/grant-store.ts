@@ -102,10 +102,10 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
   const none = () => ended ?? new NoGrantError('missing')
 
-  /** Drops the grant from memory; whether `end` is to be told for it. */
-  function forget(reason: NoGrantReason, error?: OAuthError): boolean {
+  /** Drops the grant (`last`, the one in memory unless told) from memory; whether `end` is to be told for it. */
+  function forget(reason: NoGrantReason, error?: OAuthError, last = grant): boolean {
     // An ended grant is refused by `since`; a cleared one also when another context rotates it on.
-    if (grant && reason !== 'rejected') cleared = lineage(grant)
+    if (last && reason !== 'rejected') cleared = lineage(last)
     grant = undefined
     loaded = true
     since = Date.now()
@@ -223,9 +223,8 @@ export function createGrantStore(config: ClientConfig, events: Events<RefreshCli
 
     async clear(last) {
       const known = grant ?? (loaded ? undefined : configured || undefined)
-      grant = known
       epoch++
-      const told = forget('cleared')
+      const told = forget('cleared', undefined, known)
       let outcome: { reason: EndReason; error?: OAuthRefreshError | undefined } = { reason: 'cleared' }
       const forgetStored = async () => {
         if (last) {

@@ -127,9 +127,9 @@ describe('the built package', () => {
   })
 
   // The core's browser bundle as last measured: it must not grow unnoticed.
-  it('the core entry stays within its 9,884 B min+gzip budget for browsers', async () => {
+  it('the core entry stays within its 9,886 B min+gzip budget for browsers', async () => {
     const { gzip } = await measureBundle('dist/index.js')
-    expect(gzip).toBeLessThanOrEqual(9_884)
+    expect(gzip).toBeLessThanOrEqual(9_886)
   })
 
   it('leaves nothing running: a script that refreshes and calls the API ends by itself', async () => {
